@@ -1,0 +1,32 @@
+# make quickstart : run the main job offline on the bundled sample (installs what it needs into .venv)
+# make test       : run the test suite (installs what it needs into .venv)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export OMP_NUM_THREADS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: venv test quickstart bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest -n 2 -q tests
+
+quickstart: venv
+	bash scripts/quickstart.sh
+
+bench: venv
+	$(PY) bench/translate_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache quickstart_output

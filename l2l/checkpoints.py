@@ -1,0 +1,124 @@
+"""The checkpoint folder of a translation: self-describing JSON files written atomically.
+
+    manifest.json                      what is being translated: dataset, text fields, target language
+    chunk-<split>-<first>-<last>.json  translated records: header (split, translator, model, target,
+                                       count, indices) and the records, parallel to `indices`
+
+A chunk is written to a temporary name and renamed, so a crash (even kill -9) leaves either the whole
+chunk or none of it; leftover temporary files are removed on the next run. Which records are done is read
+back from the chunks themselves, so a re-run continues exactly where the last one stopped, and several
+shards, machines or translators can fill the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .cli import UsageError
+from .io import atomic_write_json
+
+MANIFEST = "manifest.json"
+FORMAT = "l2l-translation-checkpoint"
+CHUNK_RE = re.compile(r"^chunk-(?P<split>.+)-(?P<first>\d{9})-(?P<last>\d{9})(?:-\d+)?\.json$")
+TMP_RE = re.compile(r"^\..*\.tmp$")
+
+
+class CorruptCheckpoint(UsageError):
+    pass
+
+
+@dataclass
+class Chunk:
+    path: Path
+    header: dict
+    indices: list[int]
+    records: list[dict]
+
+
+def scan(folder: Path) -> list[Path]:
+    """Chunk files in the folder; refuses a folder holding anything else (it is not ours)."""
+    chunks = []
+    if not folder.exists():
+        return chunks
+    if not folder.is_dir():
+        raise UsageError(f"checkpoint location {folder} is a file, not a folder")
+    for p in sorted(folder.iterdir()):
+        if p.name == MANIFEST or TMP_RE.match(p.name):
+            continue
+        if p.is_file() and CHUNK_RE.match(p.name):
+            chunks.append(p)
+            continue
+        hint = " (a LLaMa2lang checkpoint? combine it with the old tool first)" if p.name.startswith("upto") else ""
+        raise UsageError(f"checkpoint folder {folder} holds a file that is not a checkpoint: {p.name}{hint}; "
+                         "use an empty or new folder")
+    return chunks
+
+
+def remove_temporaries(folder: Path) -> int:
+    n = 0
+    for p in folder.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+def read_chunk(path: Path) -> Chunk:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptCheckpoint(f"checkpoint {path} is corrupt: {e}") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CorruptCheckpoint(f"checkpoint {path} is corrupt: not a {FORMAT} file")
+    indices, records = data.get("indices"), data.get("records")
+    if (not isinstance(indices, list) or not isinstance(records, list) or len(indices) != len(records)
+            or data.get("count") != len(records) or not all(isinstance(i, int) for i in indices)):
+        raise CorruptCheckpoint(f"checkpoint {path} is corrupt: counts of indices and records disagree")
+    header = {k: v for k, v in data.items() if k not in ("indices", "records")}
+    return Chunk(path, header, indices, records)
+
+
+def read_all(folder: Path) -> list[Chunk]:
+    return [read_chunk(p) for p in scan(folder)]
+
+
+def covered(folder: Path) -> dict[str, set[int]]:
+    """Which record indices of each split are already translated."""
+    done: dict[str, set[int]] = {}
+    for chunk in read_all(folder):
+        done.setdefault(chunk.header["split"], set()).update(chunk.indices)
+    return done
+
+
+def write_chunk(folder: Path, split: str, indices: list[int], records: list[dict], meta: dict[str, Any]) -> Path:
+    if not indices:
+        raise ValueError("empty chunk")
+    name = f"chunk-{split}-{min(indices):09d}-{max(indices):09d}.json"
+    path = folder / name
+    if path.exists():  # same range again (another shard or run): never overwrite finished work
+        name = f"chunk-{split}-{min(indices):09d}-{max(indices):09d}-{int(time.time() * 1e6)}.json"
+        path = folder / name
+    payload = {"format": FORMAT, "version": 1, "tool_version": __version__, "split": split,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta, "count": len(records),
+               "indices": indices, "records": records}
+    atomic_write_json(path, payload)
+    return path
+
+
+def read_manifest(folder: Path) -> dict | None:
+    path = folder / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise CorruptCheckpoint(f"checkpoint manifest {path} is corrupt: {e}") from e
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    atomic_write_json(folder / MANIFEST, {"format": FORMAT, "version": 1, **manifest})

@@ -1,0 +1,56 @@
+"""Combining translation checkpoints into one DatasetDict: every record once, in dataset order."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checkpoints
+from .cli import UsageError
+
+
+@dataclass
+class Combined:
+    splits: dict[str, list[dict]]
+    duplicates: int = 0
+    languages: dict[str, Counter] = field(default_factory=dict)
+    translators: Counter = field(default_factory=Counter)
+
+
+def combine(folder: Path) -> Combined:
+    """Read every chunk (refusing a corrupt one), keep the first copy of each (split, index), sort."""
+    if not folder.is_dir():
+        raise UsageError(f"checkpoint folder {folder} does not exist")
+    chunks = checkpoints.read_all(folder)
+    if not chunks:
+        raise UsageError(f"checkpoint folder {folder} holds no checkpoint files")
+    manifest = checkpoints.read_manifest(folder) or {}
+    lang_field = manifest.get("lang_field")
+    by_split: dict[str, dict[int, dict]] = {}
+    result = Combined(splits={})
+    for chunk in chunks:  # file names sort by split and first index: deterministic "first copy"
+        split = chunk.header["split"]
+        seen = by_split.setdefault(split, {})
+        for i, record in zip(chunk.indices, chunk.records):
+            if i in seen:
+                result.duplicates += 1
+                continue
+            seen[i] = record
+            result.translators[chunk.header.get("translator", "?")] += 1
+    for split, records in by_split.items():
+        ordered = [records[i] for i in sorted(records)]
+        result.splits[split] = ordered
+        langs = Counter(str(r.get(lang_field)) for r in ordered) if lang_field else Counter(
+            {manifest.get("target_language", "?"): len(ordered)})
+        result.languages[split] = langs
+    return result
+
+
+def to_dataset_dict(combined: Combined):
+    import datasets
+
+    try:
+        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in combined.splits.items()})
+    except (TypeError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(f"the checkpoint records do not form one table: {e}") from e

@@ -1,0 +1,112 @@
+"""Loading datasets from anywhere users keep them, and recognising their format.
+
+A dataset is a Hub id or a local file or folder (json, jsonl, parquet, csv, arrow, or a `save_to_disk`
+folder). It always comes back as a DatasetDict, all splits.
+
+Formats: OASST message trees (text + lang per message), alpaca-like rows (instruction/input/output),
+dolly (instruction/context/response), ShareGPT `conversations` ({from, value}) and `messages`
+({role, content}) conversations, and preference rows (prompt/chosen/rejected).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .cli import UsageError
+
+_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow",
+             ".tsv": "csv"}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = False):
+    """Load `spec` as a DatasetDict. Raises UsageError with a one-line reason when it cannot."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    path = Path(spec)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+            ds = datasets.load_from_disk(str(path))
+        elif path.is_file():
+            builder = _BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise UsageError(f"cannot read dataset {spec}: unknown file type {path.suffix!r} "
+                                 f"(use {', '.join(sorted(_BUILDERS))})")
+            kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+            ds = datasets.load_dataset(builder, data_files=str(path), **kwargs)
+        elif path.is_dir():
+            ds = datasets.load_dataset(str(path))
+        elif spec.startswith((".", "/", "~")) or path.suffix.lower() in _BUILDERS:
+            raise UsageError(f"cannot read dataset {spec}: no such file or folder")
+        else:
+            kwargs = {"trust_remote_code": True} if trust_remote_code else {}
+            ds = datasets.load_dataset(spec, **kwargs)
+    except UsageError:
+        raise
+    except Exception as e:  # datasets raises many types; the user needs the reason, not a traceback
+        raise UsageError(f"cannot read dataset {spec}: {_first_line(e)}") from e
+    if isinstance(ds, datasets.Dataset):
+        ds = datasets.DatasetDict({"train": ds})
+    if split is not None:
+        if split not in ds:
+            raise UsageError(f"dataset {spec} has no split {split!r} (splits: {', '.join(ds)})")
+        ds = datasets.DatasetDict({split: ds[split]})
+    if not len(ds):
+        raise UsageError(f"dataset {spec} has no splits")
+    return ds
+
+
+CONVERSATION_TEXT_KEYS = ("value", "content", "text")
+CONVERSATION_ROLE_KEYS = ("from", "role")
+
+
+def is_conversation(value: Any) -> bool:
+    """A list of turns: dicts holding a text under value/content/text."""
+    return isinstance(value, list) and all(
+        isinstance(t, dict) and any(k in t for k in CONVERSATION_TEXT_KEYS) for t in value)
+
+
+def turn_text_key(turn: dict) -> str | None:
+    return next((k for k in CONVERSATION_TEXT_KEYS if k in turn), None)
+
+
+# Auto-detection, first match wins: (required columns, text fields).
+KNOWN_FORMATS = [
+    ("oasst", {"text", "message_id", "parent_id"}, ["text"]),
+    ("alpaca", {"instruction", "output"}, ["instruction", "input", "output"]),
+    ("dolly", {"instruction", "response"}, ["instruction", "context", "response"]),
+    ("sharegpt", {"conversations"}, ["conversations"]),
+    ("messages", {"messages"}, ["messages"]),
+    ("preference", {"prompt", "chosen", "rejected"}, ["prompt", "chosen", "rejected"]),
+    ("text", {"text"}, ["text"]),
+]
+
+
+def detect_format(columns: list[str]) -> tuple[str, list[str]] | None:
+    cols = set(columns)
+    for name, required, fields in KNOWN_FORMATS:
+        if required <= cols:
+            return name, [f for f in fields if f in cols]
+    return None
+
+
+def resolve_text_fields(columns: list[str], requested: str | None, dataset: str) -> list[str]:
+    """The columns to translate: the user's comma-separated list, checked, or the detected format's."""
+    if requested:
+        fields = [f.strip() for f in requested.split(",") if f.strip()]
+        missing = [f for f in fields if f not in columns]
+        if missing:
+            raise UsageError(f"dataset {dataset} has no column {missing[0]!r} (columns: {', '.join(columns)})")
+        return fields
+    found = detect_format(columns)
+    if found is None:
+        raise UsageError(f"cannot tell which columns of {dataset} to translate (columns: {', '.join(columns)}); "
+                         "name them with --base_dataset_text_field, e.g. instruction,input,output")
+    return found[1]

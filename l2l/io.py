@@ -1,0 +1,70 @@
+"""Writing results: atomic files and folders, datasets to disk or (only when asked) to the Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .cli import UsageError, log
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename: readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like any written file
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, ensure_ascii=False))
+
+
+def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: bool = False,
+                 overwrite: bool = False) -> str:
+    """Save a Dataset/DatasetDict with save_to_disk (atomically) or push it to the Hub when asked."""
+    if push_to_hub:
+        token = os.environ.get("HF_TOKEN")  # never printed
+        dataset.push_to_hub(location, private=private, token=token)
+        return f"https://huggingface.co/datasets/{location}"
+    import datasets
+
+    datasets.disable_progress_bars()
+    target = Path(location)
+    occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
+    if occupied and not overwrite:
+        raise UsageError(f"output {location} already exists; pass --overwrite to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)
+        dataset.save_to_disk(str(tmp))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"saved to {target}")
+    return str(target)

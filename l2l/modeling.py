@@ -1,0 +1,73 @@
+"""Loading models: one place for device choice, dtype and bitsandbytes quantization."""
+
+from __future__ import annotations
+
+from .cli import UsageError
+
+
+def quiet_transformers() -> None:
+    """Our own progress bar and log lines say what happens; transformers' per-load bars are noise."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def device_for(cpu: bool) -> str:
+    import torch
+
+    if cpu or not torch.cuda.is_available():
+        return "cpu"
+    return "cuda"
+
+
+def compute_dtype(device: str):
+    """bf16 on GPUs that have it, fp16 on older ones (T4), fp32 on CPU."""
+    import torch
+
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def quantization_config(quant4: bool = False, quant8: bool = False, dtype=None):
+    if not (quant4 or quant8):
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant4:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=dtype)
+    return BitsAndBytesConfig(load_in_8bit=True)
+
+
+def load_model(auto_class, name: str, *, device: str, quant4: bool = False, quant8: bool = False,
+               trust_remote_code: bool = False, dtype=None, **kwargs):
+    """from_pretrained with the toolkit's conventions; a model that cannot be loaded is a UsageError."""
+    quiet_transformers()
+    dtype = dtype or compute_dtype(device)
+    qconf = quantization_config(quant4, quant8, dtype)
+    try:
+        if qconf is not None:
+            model = auto_class.from_pretrained(name, quantization_config=qconf, dtype=dtype,
+                                               device_map={"": 0} if device == "cuda" else {"": "cpu"},
+                                               trust_remote_code=trust_remote_code, **kwargs)
+        else:
+            model = auto_class.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
+            model.to(device)
+    except (OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(f"cannot load model {name}: {first}") from e
+    model.eval()
+    return model
+
+
+def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs):
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    try:
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs)
+    except (OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UsageError(f"cannot load tokenizer of {name}: {first}") from e

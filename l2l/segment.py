@@ -1,0 +1,226 @@
+"""Cutting texts into what a translation model may see, and putting the translations back together.
+
+A text becomes a list of pieces, each either sent to the model or kept verbatim:
+- fenced code blocks (``` or ~~~), inline code, URLs, markdown prefixes (list bullets, numbers, headings,
+  quotes), table pipes, whitespace and newlines are verbatim and never reach the model;
+- pieces without a letter (numbers, punctuation) are verbatim too;
+- at sentence level (the default for MT models, which are trained on sentences) prose is cut into sentences;
+- anything still longer than the model's input budget is cut at sentence, then clause, then word
+  boundaries, so nothing is ever silently truncated.
+Joining the pieces, with each translatable one replaced by its translation, rebuilds the text with its
+layout intact; joining them untranslated gives back the original exactly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+MD_PREFIX = re.compile(r"^(\s*(?:(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?|#{1,6}\s+|>\s?)*)")
+PROTECTED = re.compile(
+    r"(`+)(?:(?!\1).)+?\1"                      # inline code
+    r"|<?(?:https?|ftp)://[^\s<>`\"']+"          # URLs
+    r"|\bwww\.[^\s<>`\"']+"
+    r"|\b[\w.+-]+@[\w-]+\.[\w.-]+\b"             # e-mail addresses
+)
+URL_TRAIL = ".,;:!?)]}>'\""
+LETTER = re.compile(r"[^\W\d_]")
+SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+|(?<=[。！？])\s*")
+CLAUSE_END = re.compile(r"(?<=[,;:，；：])\s+")
+SPACE = re.compile(r"\s+")
+ABBREVIATIONS = {"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "no.", "fig.",
+                 "approx.", "cf.", "jr.", "sr.", "inc.", "ltd.", "u.s.", "a.m.", "p.m."}
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    translate: bool
+
+
+def _verbatim(text: str) -> list[Piece]:
+    return [Piece(text, False)] if text else []
+
+
+def _prose(text: str) -> list[Piece]:
+    """Whitespace around prose stays verbatim; prose without letters is verbatim."""
+    core = text.strip()
+    if not core:
+        return _verbatim(text)
+    start = text.index(core)
+    lead, trail = text[:start], text[start + len(core):]
+    body = Piece(core, bool(LETTER.search(core)))
+    return _verbatim(lead) + [body] + _verbatim(trail)
+
+
+def _inline(text: str, table_row: bool) -> list[Piece]:
+    pieces: list[Piece] = []
+    pos = 0
+    for m in PROTECTED.finditer(text):
+        start, end = m.span()
+        if m.group(1) is None:  # URL or e-mail: trailing punctuation belongs to the sentence
+            while end > start and text[end - 1] in URL_TRAIL:
+                end -= 1
+        if end <= pos:
+            continue
+        pieces.extend(_cells(text[pos:start], table_row))
+        pieces.extend(_verbatim(text[start:end]))
+        pos = end
+    pieces.extend(_cells(text[pos:], table_row))
+    return pieces
+
+
+def _cells(text: str, table_row: bool) -> list[Piece]:
+    if not table_row:
+        return _prose(text)
+    out: list[Piece] = []
+    for i, cell in enumerate(text.split("|")):
+        if i:
+            out.append(Piece("|", False))
+        out.extend(_prose(cell))
+    return out
+
+
+def structure(text: str) -> list[Piece]:
+    """Split a text into verbatim and translatable pieces along its markdown structure (no length rule)."""
+    pieces: list[Piece] = []
+    fence: str | None = None
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        eol = line[len(body):]
+        m = FENCE.match(body)
+        if fence is not None:  # inside a code block: verbatim until the closing fence
+            pieces.append(Piece(line, False))
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not body.strip()[len(m.group(1)):].strip():
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            pieces.append(Piece(line, False))
+            continue
+        prefix = MD_PREFIX.match(body).group(1)
+        rest = body[len(prefix):]
+        pieces.extend(_verbatim(prefix))
+        pieces.extend(_inline(rest, table_row=rest.lstrip().startswith("|")))
+        pieces.extend(_verbatim(eol))
+    return merge(pieces)
+
+
+def merge(pieces: Iterable[Piece]) -> list[Piece]:
+    """Join neighbouring verbatim pieces (fewer, larger pieces; same text)."""
+    out: list[Piece] = []
+    for p in pieces:
+        if not p.text:
+            continue
+        if out and not p.translate and not out[-1].translate:
+            out[-1] = Piece(out[-1].text + p.text, False)
+        else:
+            out.append(p)
+    return out
+
+
+def _split_keep(text: str, pattern: re.Pattern) -> list[tuple[str, str]]:
+    """Cut at `pattern`, returning (part, separator-after) pairs; the abbreviation guard applies to sentences."""
+    out: list[tuple[str, str]] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        if m.end() == m.start() and m.start() in (0, len(text)):
+            continue
+        part = text[pos:m.start()]
+        if pattern is SENTENCE_END:
+            last_word = part.rsplit(None, 1)[-1].lower() if part.strip() else ""
+            if last_word in ABBREVIATIONS or re.fullmatch(r"(?:\w\.)+", last_word or "-"):
+                continue  # "e.g. this" or "U.S. law" is not a sentence end
+        if not part:
+            continue
+        # keep closing quotes/brackets with the sentence, whitespace as separator
+        sep = m.group(0)
+        glued = sep.rstrip()
+        out.append((part + glued, sep[len(glued):]))
+        pos = m.end()
+    out.append((text[pos:], ""))
+    return [(p, s) for p, s in out if p or s]
+
+
+def sentences(pieces: list[Piece]) -> list[Piece]:
+    """Cut each translatable piece into sentences; separators become verbatim."""
+    out: list[Piece] = []
+    for p in pieces:
+        if not p.translate:
+            out.append(p)
+            continue
+        for part, sep in _split_keep(p.text, SENTENCE_END):
+            out.extend(_prose(part))
+            out.extend(_verbatim(sep))
+    return merge(out)
+
+
+CountFn = Callable[[list[str]], list[int]]
+
+
+def fit(text: str, count: CountFn, budget: int, level: int = 0) -> list[Piece]:
+    """Cut one over-long text into translatable pieces of at most `budget` tokens each."""
+    splitters = (SENTENCE_END, CLAUSE_END, SPACE)
+    if level >= len(splitters):  # no boundary left: cut by characters (3 chars is a safe token bound)
+        step = max(1, budget // 3)
+        return [Piece(text[i:i + step], True) for i in range(0, len(text), step)]
+    parts = _split_keep(text, splitters[level])
+    if len(parts) < 2:
+        return fit(text, count, budget, level + 1)
+    sizes = count([p for p, _ in parts])
+    out: list[Piece] = []
+    group, group_size = "", 0
+    for (part, sep), size in zip(parts, sizes):
+        if size > budget:
+            if group:
+                out.extend(_prose(group))
+                group, group_size = "", 0
+            out.extend(fit(part, count, budget, level + 1))
+            out.extend(_verbatim(sep))
+            continue
+        if group and group_size + size > budget:
+            core = group.rstrip()
+            out.extend(_prose(core))
+            out.extend(_verbatim(group[len(core):]))
+            group, group_size = "", 0
+        group += part + sep
+        group_size += size
+    if group:
+        core = group.rstrip()
+        out.extend(_prose(core))
+        out.extend(_verbatim(group[len(core):]))
+    return merge(out)
+
+
+class Segmenter:
+    """Turns texts into pieces a model can take: structure, optional sentence cuts, token budget."""
+
+    def __init__(self, count: CountFn, budget: int, sentence_level: bool = True):
+        self.count = count
+        self.budget = budget
+        self.sentence_level = sentence_level
+
+    def segment_many(self, texts: list[str]) -> list[list[Piece]]:
+        result = [structure(t) for t in texts]
+        if self.sentence_level:
+            result = [sentences(p) for p in result]
+        units = list(dict.fromkeys(p.text for ps in result for p in ps if p.translate))
+        if not units:
+            return result
+        # Cheap pre-filter: a piece with fewer characters than the budget/4 cannot exceed it in tokens.
+        candidates = [u for u in units if len(u) * 4 > self.budget]
+        over: dict[str, list[Piece]] = {}
+        if candidates:
+            for u, n in zip(candidates, self.count(candidates)):
+                if n > self.budget:
+                    over[u] = fit(u, self.count, self.budget)
+        if over:
+            result = [merge([q for p in ps for q in (over.get(p.text, [p]) if p.translate else [p])])
+                      for ps in result]
+        return result
+
+
+def join(pieces: list[Piece], translations: dict[str, str]) -> str:
+    return "".join(translations[p.text] if p.translate else p.text for p in pieces)

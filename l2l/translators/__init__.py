@@ -1,0 +1,10 @@
+"""The translation backends. A backend is one class registered under its command-line name."""
+
+from __future__ import annotations
+
+from .base import REGISTRY, Translator, TranslatorOptions, register  # noqa: F401
+from . import hf, llm  # noqa: F401,E402  (registration side effect)
+
+
+def get(name: str) -> type[Translator]:
+    return REGISTRY[name]

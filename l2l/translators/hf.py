@@ -1,0 +1,314 @@
+"""Sequence-to-sequence MT models from the Hugging Face Hub (or local folders of the same architecture):
+OPUS-MT (Marian), M2M100, NLLB-200, mBART-50, MADLAD-400 (T5) and SeamlessM4T-v2."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import OrderedDict
+
+from .. import languages
+from ..cli import UsageError, log
+from ..modeling import load_model, load_tokenizer
+from .base import Translator, register
+
+
+class PairUnavailable(Exception):
+    """No model for this language pair (OPUS): the job skips those records and says so."""
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+class HFSeq2Seq(Translator):
+    """Shared generation path; subclasses say where language codes live and how they steer the model."""
+
+    sizes: dict[str, str] = {}
+    default_size: str | None = None
+    code_pattern: re.Pattern | None = None  # which vocabulary tokens are language codes
+
+    def __init__(self, options):
+        super().__init__(options)
+        self._tokenizer = None
+        self._model = None
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        if cls.sizes:
+            parser.add_argument("--model_size", default=cls.default_size, choices=list(cls.sizes), type=str.lower,
+                                help=f"Model size (default {cls.default_size}).")
+        parser.add_argument("--model_name", default=None,
+                            help="A Hub id or local folder of this architecture, instead of the default model.")
+
+    @property
+    def model_id(self) -> str:
+        if self.options.model_name:
+            return self.options.model_name
+        return self.sizes[self.options.model_size or self.default_size]
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.model_id, trust_remote_code=self.options.trust_remote_code)
+        return self._tokenizer
+
+    auto_class_name = "AutoModelForSeq2SeqLM"
+
+    def load(self) -> None:
+        if self._model is None:
+            import transformers
+
+            self._model = load_model(getattr(transformers, self.auto_class_name), self.model_id,
+                                     device=self.options.device, quant4=self.options.quant4,
+                                     quant8=self.options.quant8, trust_remote_code=self.options.trust_remote_code)
+
+    # languages -----------------------------------------------------------------------------------
+    def language_codes(self) -> list[str]:
+        return sorted(t for t in self.tokenizer.get_vocab() if self.code_pattern.fullmatch(t))
+
+    @staticmethod
+    def code_to_tag(code: str):
+        return languages.parse(code)
+
+    def target_code(self, code: str) -> str:
+        codes = self.language_codes()
+        if not codes:
+            raise UsageError(f"{self.model_id} has no language codes in its tokenizer: is it a {self.name} model?")
+        return languages.match(code, codes, f"{self.name} ({self.model_id})", self.code_to_tag)
+
+    def language_token_ids(self) -> set[int]:
+        ids = set(self.tokenizer.all_special_ids)
+        ids.update(self.tokenizer.convert_tokens_to_ids(c) for c in self.language_codes())
+        return ids
+
+    # lengths ------------------------------------------------------------------------------------
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    @property
+    def max_input_tokens(self) -> int:
+        limits = [1024]
+        mml = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(mml, int) and mml < 100_000:
+            limits.append(mml)
+        if self._model is not None:
+            mpe = getattr(self._model.config, "max_position_embeddings", None)
+            if isinstance(mpe, int):
+                limits.append(mpe)
+        return min(limits) - 8  # room for language and end tokens
+
+    # generation ---------------------------------------------------------------------------------
+    def encode(self, texts: list[str], source: str, target: str):
+        return self.tokenizer(texts, return_tensors="pt", padding=True)
+
+    def generate_kwargs(self, source: str, target: str) -> dict:
+        return {}
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        import torch
+
+        self.load()
+        enc = self.encode(texts, source, target).to(self._model.device)
+        longest = int(enc["attention_mask"].sum(dim=1).max())
+        max_new = self.options.max_length or min(2 * longest + 16, self.max_input_tokens + 8)
+        with torch.inference_mode():
+            out = self._model.generate(**enc, max_new_tokens=max_new, num_beams=self.options.num_beams,
+                                       do_sample=False, **self.generate_kwargs(source, target))
+        skip = self.language_token_ids()
+        return [self.tokenizer.decode([t for t in seq.tolist() if t not in skip], skip_special_tokens=True).strip()
+                for seq in out]
+
+
+@register
+class Opus(HFSeq2Seq):
+    name = "opus"
+    help = "Helsinki-NLP OPUS-MT models, one per language pair, pivoting through English when no direct pair exists."
+    cache_size = 4
+
+    def __init__(self, options):
+        super().__init__(options)
+        self._loaded: OrderedDict[tuple[str, str], tuple] = OrderedDict()  # least recently used first
+        self._missing: set[tuple[str, str]] = set()
+
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--model_name", default=None,
+                            help="A model id or folder pattern with {src} and {tgt}, e.g. ./models/opus-mt-{src}-{tgt} "
+                                 "(default: Helsinki-NLP/opus-mt-{src}-{tgt}, then opus-mt-tc-big-{src}-{tgt}).")
+
+    @property
+    def model_id(self) -> str:
+        return self.options.model_name or "Helsinki-NLP/opus-mt-{src}-{tgt}"
+
+    def target_code(self, code: str) -> str:
+        return languages.validate(code, "target language").language
+
+    def source_code(self, code: str) -> str:
+        return languages.validate(code, "source language").language
+
+    def candidates(self, src: str, tgt: str) -> list[str]:
+        if self.options.model_name:
+            return [self.options.model_name.format(src=src, tgt=tgt)]
+        return [f"Helsinki-NLP/opus-mt-{src}-{tgt}", f"Helsinki-NLP/opus-mt-tc-big-{src}-{tgt}"]
+
+    def _pair(self, src: str, tgt: str):
+        """(name, tokenizer, model) for a direct pair, or None; keeps the few most recently used loaded."""
+        key = (src, tgt)
+        if key in self._loaded:
+            self._loaded.move_to_end(key)
+            return self._loaded[key]
+        if key in self._missing:
+            return None
+        from transformers import AutoModelForSeq2SeqLM
+
+        for name in self.candidates(src, tgt):
+            try:
+                tok = load_tokenizer(name, trust_remote_code=self.options.trust_remote_code)
+                model = load_model(AutoModelForSeq2SeqLM, name, device=self.options.device,
+                                   quant4=self.options.quant4, quant8=self.options.quant8,
+                                   trust_remote_code=self.options.trust_remote_code)
+            except UsageError:
+                continue
+            log(f"opus: {src}->{tgt} with {name}")
+            self._loaded[key] = (name, tok, model)
+            if len(self._loaded) > self.cache_size:
+                self._loaded.popitem(last=False)
+            return self._loaded[key]
+        self._missing.add(key)
+        return None
+
+    def has_pair(self, src: str, tgt: str) -> bool:
+        return self._pair(src, tgt) is not None or (
+            src != "en" and tgt != "en" and self._pair(src, "en") is not None and self._pair("en", tgt) is not None)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t) // 2 + 1 for t in texts]  # pair tokenizers differ: a safe over-estimate
+
+    @property
+    def max_input_tokens(self) -> int:
+        return 504
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        import torch
+
+        pair = self._pair(source, target)
+        if pair is None:
+            if source != "en" and target != "en" and self._pair(source, "en") and self._pair("en", target):
+                return self.translate(self.translate(texts, source, "en"), "en", target)
+            raise PairUnavailable(f"no OPUS-MT model for {source}->{target} ({', '.join(self.candidates(source, target))})")
+        _, tok, model = pair
+        enc = tok(texts, return_tensors="pt", padding=True).to(model.device)
+        longest = int(enc["attention_mask"].sum(dim=1).max())
+        max_new = self.options.max_length or 2 * longest + 16
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=max_new, num_beams=self.options.num_beams, do_sample=False)
+        return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+
+
+
+@register
+class M2M(HFSeq2Seq):
+    name = "m2m"
+    help = "Facebook's M2M100 many-to-many models (100 languages)."
+    sizes = {"418m": "facebook/m2m100_418M", "1.2b": "facebook/m2m100_1.2B"}
+    default_size = "418m"
+
+    def language_codes(self) -> list[str]:
+        tok = self.tokenizer
+        codes = getattr(tok, "lang_code_to_id", None) or {}
+        return sorted(codes) or sorted(t[2:-2] for t in tok.get_vocab() if re.fullmatch(r"__[a-z]{2,3}__", t))
+
+    def language_token_ids(self) -> set[int]:
+        return set(self.tokenizer.all_special_ids) | {self.tokenizer.get_lang_id(c) for c in self.language_codes()}
+
+    def encode(self, texts, source, target):
+        self.tokenizer.src_lang = source
+        return self.tokenizer(texts, return_tensors="pt", padding=True)
+
+    def generate_kwargs(self, source, target):
+        return {"forced_bos_token_id": self.tokenizer.get_lang_id(target)}
+
+
+@register
+class NLLB(HFSeq2Seq):
+    name = "nllb"
+    help = "Facebook's NLLB-200 models (200 languages, FLORES-200 codes such as nld_Latn)."
+    sizes = {"distilled-600m": "facebook/nllb-200-distilled-600M", "1.3b": "facebook/nllb-200-1.3B",
+             "distilled-1.3b": "facebook/nllb-200-distilled-1.3B", "3.3b": "facebook/nllb-200-3.3B"}
+    default_size = "distilled-600m"
+    code_pattern = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
+
+    def encode(self, texts, source, target):
+        self.tokenizer.src_lang = source
+        return self.tokenizer(texts, return_tensors="pt", padding=True)
+
+    def generate_kwargs(self, source, target):
+        return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(target)}
+
+
+@register
+class MBart(HFSeq2Seq):
+    name = "mbart"
+    help = "Facebook's mBART-50 many-to-many model (codes such as nl_XX, xh_ZA)."
+    sizes = {"large": "facebook/mbart-large-50-many-to-many-mmt"}
+    default_size = "large"
+    code_pattern = re.compile(r"[a-z]{2}_[A-Z]{2}")
+
+    encode = NLLB.encode
+    generate_kwargs = NLLB.generate_kwargs
+
+
+@register
+class Madlad(HFSeq2Seq):
+    name = "madlad"
+    help = "Google's MADLAD-400 T5 models (400+ languages); the target is a <2xx> token before the text."
+    sizes = {"3b": "google/madlad400-3b-mt", "7b": "google/madlad400-7b-mt", "7b-bt": "google/madlad400-7b-mt-bt",
+             "10b": "google/madlad400-10b-mt"}
+    default_size = "3b"
+    code_pattern = re.compile(r"<2[A-Za-z_-]+>")
+
+    @classmethod
+    def add_arguments(cls, parser):
+        super().add_arguments(parser)
+        # LLaMa2lang spelled the back-translated 7B model "7bbt"
+        for action in parser._actions:
+            if action.dest == "model_size":
+                action.choices = list(cls.sizes) + ["7bbt"]
+
+    @property
+    def model_id(self) -> str:
+        if self.options.model_name:
+            return self.options.model_name
+        size = (self.options.model_size or self.default_size).replace("7bbt", "7b-bt")
+        return self.sizes[size]
+
+    def source_code(self, code: str) -> str:  # MADLAD reads any language; only the target is steered
+        return str(languages.validate(code, "source language"))
+
+    def encode(self, texts, source, target):
+        return self.tokenizer([f"{target} {t}" for t in texts], return_tensors="pt", padding=True)
+
+
+@register
+class SeamlessM4Tv2(HFSeq2Seq):
+    name = "seamless_m4t_v2"
+    help = "Facebook's SeamlessM4T-v2 (text-to-text part; codes such as nld, cmn)."
+    sizes = {"large": "facebook/seamless-m4t-v2-large"}
+    default_size = "large"
+    code_pattern = re.compile(r"__[a-z]{3}(?:_[A-Z][a-z]{3})?__")
+    auto_class_name = "SeamlessM4Tv2ForTextToText"
+
+    def language_codes(self) -> list[str]:
+        return [c[2:-2] for c in super().language_codes()]
+
+    def language_token_ids(self) -> set[int]:
+        return set(self.tokenizer.all_special_ids) | {
+            self.tokenizer.convert_tokens_to_ids(f"__{c}__") for c in self.language_codes()}
+
+    def encode(self, texts, source, target):
+        self.tokenizer.src_lang = source
+        return self.tokenizer(texts, return_tensors="pt", padding=True)
+
+    def generate_kwargs(self, source, target):
+        return {"tgt_lang": target}
