@@ -19,7 +19,11 @@ _BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "
              ".tsv": "csv"}
 
 
-def _first_line(e: BaseException) -> str:
+def _reason(e: BaseException) -> str:
+    """The most specific message in an exception chain ("JSON parse error ... in row 1", not "an error
+    occurred while generating the dataset"), on one line."""
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
 
@@ -29,7 +33,7 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
     import datasets
 
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors reach the user as our one line
     path = Path(spec)
     try:
         if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
@@ -51,7 +55,7 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
     except UsageError:
         raise
     except Exception as e:  # datasets raises many types; the user needs the reason, not a traceback
-        raise UsageError(f"cannot read dataset {spec}: {_first_line(e)}") from e
+        raise UsageError(f"cannot read dataset {spec}: {_reason(e)}") from e
     if isinstance(ds, datasets.Dataset):
         ds = datasets.DatasetDict({"train": ds})
     if split is not None:

@@ -12,7 +12,7 @@ from langcodes import Language, closest_supported_match
 from .cli import UsageError
 
 # Codes CLDR does not relate to the individual languages some models use.
-_ALIASES = {"ps": "pbt", "pus": "pbt"}
+_ALIASES = {"ps": "pbt-Arab", "pus": "pbt-Arab"}
 
 
 def parse(code: str) -> Language | None:

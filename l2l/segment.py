@@ -171,26 +171,28 @@ def fit(text: str, count: CountFn, budget: int, level: int = 0) -> list[Piece]:
         return fit(text, count, budget, level + 1)
     sizes = count([p for p, _ in parts])
     out: list[Piece] = []
-    group, group_size = "", 0
-    for (part, sep), size in zip(parts, sizes):
-        if size > budget:
-            if group:
-                out.extend(_prose(group))
-                group, group_size = "", 0
-            out.extend(fit(part, count, budget, level + 1))
-            out.extend(_verbatim(sep))
-            continue
-        if group and group_size + size > budget:
-            core = group.rstrip()
-            out.extend(_prose(core))
-            out.extend(_verbatim(group[len(core):]))
-            group, group_size = "", 0
-        group += part + sep
-        group_size += size
-    if group:
+    group = ""
+
+    def close() -> None:
         core = group.rstrip()
         out.extend(_prose(core))
         out.extend(_verbatim(group[len(core):]))
+
+    for (part, sep), size in zip(parts, sizes):
+        if size > budget:
+            if group:
+                close()
+                group = ""
+            out.extend(fit(part, count, budget, level + 1))
+            out.extend(_verbatim(sep))
+            continue
+        # Token counts are not additive (merges across the join): count the grown group itself.
+        if group and count([(group + part).strip()])[0] > budget:
+            close()
+            group = ""
+        group += part + sep
+    if group:
+        close()
     return merge(out)
 
 

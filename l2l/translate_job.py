@@ -20,7 +20,7 @@ from .cli import UsageError, log
 from .data import is_conversation, load_any, resolve_text_fields, turn_text_key
 from .segment import Segmenter, join
 from .translators.base import Translator
-from .translators.hf import PairUnavailable
+from .translators.base import PairUnavailable
 
 
 @dataclass
@@ -107,6 +107,38 @@ class TranslationJob:
             self.pending[split] = [i for i in idx if i not in done]
         self.total = sum(len(v) for v in self.pending.values())
         self.already = sum(len(v) for v in self.done.values())
+        self._check_sources()
+
+    def _check_sources(self) -> None:
+        """Every source language still to do must be translatable, else its records are skipped (warned
+        now); when none is, that is an error before anything is written."""
+        counts: Counter = Counter()
+        for split, idx in self.pending.items():
+            if not idx:
+                continue
+            if self.has_lang:
+                langs = self.ds[split][self.cfg.lang_field]
+                counts.update(langs[i] or self.cfg.source_lang for i in idx)
+            else:
+                counts[self.cfg.source_lang] += len(idx)
+        usable = 0
+        for lang, n in counts.items():
+            if lang is None or languages.same_language(lang, self.target_tag):
+                usable += n
+                continue
+            src = self._model_source(lang)
+            if src is None:
+                continue
+            try:
+                self.translator.check_pair(src, self.target)
+                usable += n
+            except PairUnavailable as e:
+                self.unsupported[lang] = str(e)
+                log(f"warning: {n} records in {lang!r} will be skipped: {e}")
+        if counts and not usable:
+            raise UsageError(next(iter(self.unsupported.values())) if len(self.unsupported) == 1 else
+                             f"none of the source languages can be translated by {self.translator.name}: "
+                             + "; ".join(self.unsupported.values()))
 
     def _matches_source(self, lang: str | None) -> bool:
         if not lang:
@@ -160,7 +192,7 @@ class TranslationJob:
             return self.translator.source_code(lang)
         except UsageError as e:
             self.unsupported[lang] = str(e)
-            log(f"warning: records in {lang!r} are skipped: {e}")
+            log(f"warning: records in {lang!r} will be skipped: {e}")
             return None
 
     def _window(self, split: str, window: list[int]) -> None:

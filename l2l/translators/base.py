@@ -15,6 +15,10 @@ from typing import ClassVar
 REGISTRY: dict[str, type["Translator"]] = {}
 
 
+class PairUnavailable(Exception):
+    """No model for this language pair: the job skips those records, says so, and leaves them to a re-run."""
+
+
 def register(cls: type["Translator"]) -> type["Translator"]:
     REGISTRY[cls.name] = cls
     return cls
@@ -53,6 +57,9 @@ class Translator:
 
     def source_code(self, code: str) -> str:
         return self.target_code(code)
+
+    def check_pair(self, source: str, target: str) -> None:
+        """Raise PairUnavailable when this source cannot be translated into this target."""
 
     # --- model --------------------------------------------------------------------------------------
     @property

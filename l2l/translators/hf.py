@@ -10,15 +10,17 @@ from collections import OrderedDict
 from .. import languages
 from ..cli import UsageError, log
 from ..modeling import load_model, load_tokenizer
-from .base import Translator, register
+from .base import PairUnavailable, Translator, register
 
 
-class PairUnavailable(Exception):
-    """No model for this language pair (OPUS): the job skips those records and says so."""
+def new_token_caps(input_lengths: list[int], max_length: int | None, slack: int = 16) -> list[int]:
+    """How many tokens each piece may generate: --max_length, else twice its input plus some slack.
 
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    The batch generates up to the largest cap and each row is then cut at its own. Greedy decoding of a row
+    does not depend on the other rows, so a piece translates the same whatever it is batched with: shards,
+    resumed runs and batch sizes give identical output.
+    """
+    return [max_length or 2 * int(n) + slack for n in input_lengths]
 
 
 class HFSeq2Seq(Translator):
@@ -110,14 +112,14 @@ class HFSeq2Seq(Translator):
 
         self.load()
         enc = self.encode(texts, source, target).to(self._model.device)
-        longest = int(enc["attention_mask"].sum(dim=1).max())
-        max_new = self.options.max_length or min(2 * longest + 16, self.max_input_tokens + 8)
+        caps = new_token_caps(enc["attention_mask"].sum(dim=1).tolist(), self.options.max_length)
         with torch.inference_mode():
-            out = self._model.generate(**enc, max_new_tokens=max_new, num_beams=self.options.num_beams,
+            out = self._model.generate(**enc, max_new_tokens=max(caps), num_beams=self.options.num_beams,
                                        do_sample=False, **self.generate_kwargs(source, target))
         skip = self.language_token_ids()
-        return [self.tokenizer.decode([t for t in seq.tolist() if t not in skip], skip_special_tokens=True).strip()
-                for seq in out]
+        # out[:, 0] is the decoder start token; each row is cut at its own cap (see new_token_caps)
+        return [self.tokenizer.decode([t for t in seq[:1 + cap].tolist() if t not in skip],
+                                      skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
 
 
 @register
@@ -178,9 +180,17 @@ class Opus(HFSeq2Seq):
         self._missing.add(key)
         return None
 
-    def has_pair(self, src: str, tgt: str) -> bool:
-        return self._pair(src, tgt) is not None or (
-            src != "en" and tgt != "en" and self._pair(src, "en") is not None and self._pair("en", tgt) is not None)
+    def load(self) -> None:
+        """Models are per language pair and load on first use (see _pair)."""
+
+    def check_pair(self, source: str, target: str) -> None:
+        if self._pair(source, target) is not None:
+            return
+        if source != "en" and target != "en" and self._pair(source, "en") and self._pair("en", target):
+            return
+        pivot = ", and a pivot through English" if "en" not in (source, target) else ""
+        raise PairUnavailable(f"no OPUS-MT model for {source}->{target} "
+                              f"(tried {', '.join(self.candidates(source, target))}{pivot})")
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t) // 2 + 1 for t in texts]  # pair tokenizers differ: a safe over-estimate
@@ -194,16 +204,14 @@ class Opus(HFSeq2Seq):
 
         pair = self._pair(source, target)
         if pair is None:
-            if source != "en" and target != "en" and self._pair(source, "en") and self._pair("en", target):
-                return self.translate(self.translate(texts, source, "en"), "en", target)
-            raise PairUnavailable(f"no OPUS-MT model for {source}->{target} ({', '.join(self.candidates(source, target))})")
+            self.check_pair(source, target)  # raises unless the English pivot exists
+            return self.translate(self.translate(texts, source, "en"), "en", target)
         _, tok, model = pair
         enc = tok(texts, return_tensors="pt", padding=True).to(model.device)
-        longest = int(enc["attention_mask"].sum(dim=1).max())
-        max_new = self.options.max_length or 2 * longest + 16
+        caps = new_token_caps(enc["attention_mask"].sum(dim=1).tolist(), self.options.max_length)
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max_new, num_beams=self.options.num_beams, do_sample=False)
-        return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+            out = model.generate(**enc, max_new_tokens=max(caps), num_beams=self.options.num_beams, do_sample=False)
+        return [tok.decode(seq[:1 + cap], skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
 
 
 

@@ -6,6 +6,7 @@ from .. import languages
 from ..cli import UsageError
 from ..modeling import load_model, load_tokenizer
 from .base import Translator, register
+from .hf import new_token_caps
 
 DEFAULT_PROMPT = ("Translate the following text from {source_lang} into {target_lang}. Keep the formatting. "
                   "Reply with the translation only.\n\n{text}")
@@ -103,13 +104,12 @@ class ChatLLM(Translator):
         self.load()
         prompts = [self.render(t, source, target) for t in texts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._model.device)
-        longest_text = max(self.count_tokens(texts))
-        max_new = self.options.max_length or 2 * longest_text + 32
+        caps = new_token_caps(self.count_tokens(texts), self.options.max_length, slack=32)
         with torch.inference_mode():
-            out = self._model.generate(**enc, max_new_tokens=max_new, do_sample=False, num_beams=self.options.num_beams,
-                                       pad_token_id=self.tokenizer.pad_token_id)
+            out = self._model.generate(**enc, max_new_tokens=max(caps), do_sample=False,
+                                       num_beams=self.options.num_beams, pad_token_id=self.tokenizer.pad_token_id)
         new = out[:, enc["input_ids"].shape[1]:]
-        return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
+        return [self.tokenizer.decode(seq[:cap], skip_special_tokens=True).strip() for seq, cap in zip(new, caps)]
 
 
 @register
