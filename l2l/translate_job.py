@@ -86,8 +86,8 @@ class TranslationJob:
         if not self.has_lang and not cfg.source_lang:
             raise UsageError(f"dataset {cfg.dataset} has no {cfg.lang_field!r} column: say which language it is in "
                              "with --source_lang (e.g. --source_lang en) or name the column with --base_dataset_lang_field")
-        self.target_tag = str(languages.validate(cfg.target_lang, "target language"))
-        self.target = self.translator.target_code(cfg.target_lang)
+        self.target = self.translator.target_code(cfg.target_lang)  # names close matches when unsupported
+        self.target_tag = str(languages.parse(cfg.target_lang) or languages.validate(self.target, "target language"))
         manifest = checkpoints.read_manifest(self.folder)
         if manifest is not None:
             if not languages.same_language(manifest.get("target_language", ""), self.target_tag):
