@@ -25,7 +25,7 @@ from .io import atomic_write_json
 
 MANIFEST = "manifest.json"
 FORMAT = "l2l-translation-checkpoint"
-CHUNK_RE = re.compile(r"^chunk-(?P<split>.+)-(?P<first>\d{9})-(?P<last>\d{9})(?:-\d+)?\.json$")
+CHUNK_RE = re.compile(r"^chunk-(?P<split>.+)-(?P<first>\d{9})-(?P<last>\d{9})(?:-(?P<seq>\d+))?\.json$")
 TMP_RE = re.compile(r"^\..*\.tmp$")
 
 

@@ -38,8 +38,15 @@ def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: 
                  overwrite: bool = False) -> str:
     """Save a Dataset/DatasetDict with save_to_disk (atomically) or push it to the Hub when asked."""
     if push_to_hub:
-        token = os.environ.get("HF_TOKEN")  # never printed
-        dataset.push_to_hub(location, private=private, token=token)
+        token = os.environ.get("HF_TOKEN") or None  # read here, never printed
+        try:
+            dataset.push_to_hub(location, private=private, token=token)
+        except Exception as e:  # offline, no token, no rights: one line, no traceback, no token
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            if token:
+                reason = reason.replace(token, "***")
+            raise UsageError(f"cannot push to the Hub repository {location}: {reason}") from e
+        log(f"pushed to https://huggingface.co/datasets/{location}")
         return f"https://huggingface.co/datasets/{location}"
     import datasets
 
