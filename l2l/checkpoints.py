@@ -57,7 +57,13 @@ def scan(folder: Path) -> list[Path]:
         hint = " (a LLaMa2lang checkpoint? combine it with the old tool first)" if p.name.startswith("upto") else ""
         raise UsageError(f"checkpoint folder {folder} holds a file that is not a checkpoint: {p.name}{hint}; "
                          "use an empty or new folder")
-    return chunks
+    return sorted(chunks, key=_order)
+
+
+def _order(path: Path) -> tuple:
+    """Split, range, then the order of writing: a range written again (-<time> suffix) comes after the first."""
+    m = CHUNK_RE.match(path.name)
+    return m["split"], int(m["first"]), int(m["last"]), int(m["seq"] or 0)
 
 
 def remove_temporaries(folder: Path) -> int:
