@@ -7,8 +7,11 @@ from .cli import UsageError
 
 def quiet_transformers() -> None:
     """Our own progress bar and log lines say what happens; transformers' per-load bars are noise."""
+    import warnings
+
     import transformers
 
+    warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # Marian tokenizers
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 

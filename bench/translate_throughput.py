@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+"""Records/s of translate.py's job against a naive loop, same model, same data, same process.
+
+The naive loop is what LLaMa2lang did: fixed batches of whole texts in dataset order, no deduplication,
+texts cut at the model's input length. translate.py's job cuts texts into sentences (never truncating),
+translates each distinct piece once, and batches pieces sorted by length.
+
+Model: a Marian (OPUS-MT architecture) of moderate size with random weights and a tokenizer trained on the
+data. A random model never emits end-of-sentence, so every output runs to its cap, which both sides set the
+same way (twice the input plus 16 tokens): output length is proportional to input length, as in translation.
+Data: real English Q&A text (zaragoza-construction-faq on PyPI: `pip install zaragoza-construction-faq`).
+
+    python bench/translate_throughput.py [--n 200] [--batch_size 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def faq_rows(n: int) -> list[dict]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("zaragoza_construction_faq")
+    if spec is None:
+        sys.exit("needs the real data: pip install zaragoza-construction-faq==1.2.1")
+    path = Path(spec.origin).parent / "data" / "faq-en-alpaca.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return rows[:n]
+
+
+def build_marian(folder: Path, texts: list[str]) -> Path:
+    import sentencepiece as spm
+    import torch
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.txt").write_text("\n".join(texts), encoding="utf-8")
+    spm.SentencePieceTrainer.train(input=str(folder / "corpus.txt"), model_prefix=str(folder / "sp"),
+                                   vocab_size=4000, model_type="unigram", character_coverage=1.0,
+                                   byte_fallback=True, hard_vocab_limit=False, minloglevel=2)
+    for name in ("source.spm", "target.spm"):
+        (folder / name).write_bytes((folder / "sp.model").read_bytes())
+    sp = spm.SentencePieceProcessor(model_file=str(folder / "sp.model"))
+    vocab = {"</s>": 0, "<unk>": 1}
+    for i in range(sp.get_piece_size()):
+        vocab.setdefault(sp.id_to_piece(i), len(vocab))
+    vocab["<pad>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    tok = MarianTokenizer(str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json"))
+    cfg = MarianConfig(vocab_size=len(vocab), d_model=256, encoder_layers=3, decoder_layers=3,
+                       encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
+                       decoder_ffn_dim=1024, max_position_embeddings=512, pad_token_id=vocab["<pad>"],
+                       eos_token_id=0, decoder_start_token_id=vocab["<pad>"], forced_eos_token_id=0)
+    torch.manual_seed(0)
+    model = MarianMTModel(cfg)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def naive(model_dir: Path, rows: list[dict], fields: list[str], batch_size: int) -> tuple[float, int]:
+    """LLaMa2lang's loop: whole texts, dataset order, fixed batches, no dedup (empty texts skipped)."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+    texts = [r[f] for r in rows for f in fields if r[f]]
+    start = time.perf_counter()
+    tokens = 0
+    for b in range(0, len(texts), batch_size):
+        enc = tok(texts[b:b + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=512)
+        longest = int(enc["attention_mask"].sum(dim=1).max())
+        with torch.inference_mode():
+            model.generate(**enc, max_new_tokens=2 * longest + 16, do_sample=False)
+        tokens += int(enc["attention_mask"].sum())
+    return time.perf_counter() - start, tokens
+
+
+def ours(model_dir: Path, data: Path, work: Path, batch_size: int) -> tuple[float, dict]:
+    from l2l.translate_job import JobConfig, TranslationJob
+    from l2l.translators import TranslatorOptions, get
+
+    translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device="cpu"))
+    job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl", checkpoint_dir=work / "ckpt",
+                                   text_field="instruction,output", source_lang="en", batch_size=batch_size), translator)
+    job.prepare()
+    translator.check_pair("en", "nl")  # load outside the timed part, as the naive loop does
+    start = time.perf_counter()
+    stats = job.run()
+    return time.perf_counter() - start, stats
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=200, help="records (default 200)")
+    p.add_argument("--batch_size", type=int, default=10)
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    rows = faq_rows(args.n)
+    fields = ["instruction", "output"]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model_dir = build_marian(work / "model", [r[f] for r in faq_rows(10_000) for f in fields])
+        data = work / "faq.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        t_naive, src_tokens = naive(model_dir, rows, fields, args.batch_size)
+        t_ours, stats = ours(model_dir, data, work, args.batch_size)
+    n = len(rows)
+    print(f"records: {n}, source tokens: {src_tokens}, batch size {args.batch_size}, threads {torch.get_num_threads()}")
+    print(f"pieces: {stats.pieces}, sent to the model: {stats.model_pieces}")
+    print("| loop | seconds | records/s | source tokens/s | ratio |")
+    print("|---|---|---|---|---|")
+    print(f"| naive (LLaMa2lang) | {t_naive:.1f} | {n / t_naive:.2f} | {src_tokens / t_naive:.0f} | 1.00 |")
+    print(f"| translate.py (transformers) | {t_ours:.1f} | {n / t_ours:.2f} | {src_tokens / t_ours:.0f} | "
+          f"{t_naive / t_ours:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
