@@ -1,8 +1,12 @@
 """Cutting texts into what a translation model may see, and putting the translations back together.
 
 A text becomes a list of pieces, each either sent to the model or kept verbatim:
-- fenced code blocks (``` or ~~~), inline code, URLs, markdown prefixes (list bullets, numbers, headings,
-  quotes), table pipes, whitespace and newlines are verbatim and never reach the model;
+- fenced code blocks (``` or ~~~), markdown prefixes (list bullets, numbers, headings, quotes), table pipes,
+  whitespace and newlines are verbatim and never reach the model;
+- inline code, URLs and e-mail addresses inside prose never reach the model either: the sentence is sent
+  with numbered placeholders (X1, X2, ...) in their place, so it is translated whole, and the spans are put
+  back where the placeholders come out. A translation that loses, repeats or invents a placeholder is not
+  trusted: that piece is translated again as fragments around the spans (see `fragments`);
 - pieces without a letter (numbers, punctuation) are verbatim too;
 - at sentence level (the default for MT models, which are trained on sentences) prose is cut into sentences;
 - anything still longer than the model's input budget is cut at sentence, then clause, then word
@@ -34,10 +38,14 @@ ABBREVIATIONS = {"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "pr
                  "approx.", "cf.", "jr.", "sr.", "inc.", "ltd.", "u.s.", "a.m.", "p.m."}
 
 
+PLACEHOLDER = re.compile(r"\bX(\d+)\b")
+
+
 @dataclass(frozen=True)
 class Piece:
     text: str
     translate: bool
+    slots: tuple[str, ...] = ()  # verbatim spans standing behind the placeholders X1..Xn in `text`
 
 
 def _verbatim(text: str) -> list[Piece]:
@@ -55,31 +63,87 @@ def _prose(text: str) -> list[Piece]:
     return _verbatim(lead) + [body] + _verbatim(trail)
 
 
-def _inline(text: str, table_row: bool) -> list[Piece]:
-    pieces: list[Piece] = []
-    pos = 0
+def _spans(text: str) -> list[tuple[int, int]]:
+    """Protected spans (inline code, URLs, e-mail addresses); trailing punctuation stays with the prose."""
+    spans = []
     for m in PROTECTED.finditer(text):
         start, end = m.span()
-        if m.group(1) is None:  # URL or e-mail: trailing punctuation belongs to the sentence
+        if m.group(1) is None:
             while end > start and text[end - 1] in URL_TRAIL:
                 end -= 1
-        if end <= pos:
-            continue
-        pieces.extend(_cells(text[pos:start], table_row))
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def _with_placeholders(text: str) -> list[Piece]:
+    """Prose holding protected spans becomes one piece with X1..Xn in their place."""
+    spans = _spans(text)
+    if not spans:
+        return _prose(text)
+    outside = "".join(text[a:b] for a, b in zip([0] + [e for _, e in spans], [s for s, _ in spans] + [len(text)]))
+    if not LETTER.search(outside):
+        return _verbatim(text)
+    if PLACEHOLDER.search(text):  # the text itself has X1-like words: placeholders would be ambiguous
+        return _fragments_of(text, spans)
+    parts, slots, pos = [], [], 0
+    for start, end in spans:
+        slots.append(text[start:end])
+        parts.append(text[pos:start] + f"X{len(slots)}")
+        pos = end
+    parts.append(text[pos:])
+    return [_with_slots(p, tuple(slots)) for p in _prose("".join(parts))]
+
+
+def _with_slots(piece: Piece, slots: tuple[str, ...]) -> Piece:
+    if not piece.translate:  # whitespace around the prose cannot hold placeholders
+        return piece
+    return Piece(piece.text, True, slots)
+
+
+def _fragments_of(text: str, spans: list[tuple[int, int]]) -> list[Piece]:
+    pieces: list[Piece] = []
+    pos = 0
+    for start, end in spans:
+        pieces.extend(_prose(text[pos:start]))
         pieces.extend(_verbatim(text[start:end]))
         pos = end
-    pieces.extend(_cells(text[pos:], table_row))
+    pieces.extend(_prose(text[pos:]))
     return pieces
 
 
-def _cells(text: str, table_row: bool) -> list[Piece]:
+def fragments(piece: Piece) -> list[Piece]:
+    """A placeholder piece as prose fragments around its verbatim spans (the fallback)."""
+    if not piece.slots:
+        return [piece]
+    out: list[Piece] = []
+    pos = 0
+    for m in PLACEHOLDER.finditer(piece.text):
+        out.extend(_prose(piece.text[pos:m.start()]))
+        out.extend(_verbatim(piece.slots[int(m.group(1)) - 1]))
+        pos = m.end()
+    out.extend(_prose(piece.text[pos:]))
+    return merge(out)
+
+
+def restore(translation: str, slots: tuple[str, ...]) -> str | None:
+    """Put the spans back in a translation; None when the placeholders did not come back exactly once each."""
+    if not slots:
+        return translation
+    found = [int(m.group(1)) for m in PLACEHOLDER.finditer(translation)]
+    if sorted(found) != list(range(1, len(slots) + 1)):
+        return None
+    return PLACEHOLDER.sub(lambda m: slots[int(m.group(1)) - 1], translation)
+
+
+def _inline(text: str, table_row: bool) -> list[Piece]:
     if not table_row:
-        return _prose(text)
+        return _with_placeholders(text)
     out: list[Piece] = []
     for i, cell in enumerate(text.split("|")):
         if i:
             out.append(Piece("|", False))
-        out.extend(_prose(cell))
+        out.extend(_with_placeholders(cell))
     return out
 
 
@@ -152,9 +216,23 @@ def sentences(pieces: list[Piece]) -> list[Piece]:
             out.append(p)
             continue
         for part, sep in _split_keep(p.text, SENTENCE_END):
-            out.extend(_prose(part))
+            out.extend(_renumber(q, p.slots) for q in _prose(part))
             out.extend(_verbatim(sep))
     return merge(out)
+
+
+def _renumber(piece: Piece, slots: tuple[str, ...]) -> Piece:
+    """A part of a placeholder piece keeps the spans it holds, renumbered from X1 (better deduplication)."""
+    if not slots or not piece.translate:
+        return piece
+    own: list[str] = []
+
+    def sub(m: re.Match) -> str:
+        own.append(slots[int(m.group(1)) - 1])
+        return f"X{len(own)}"
+
+    text = PLACEHOLDER.sub(sub, piece.text)
+    return Piece(text, True, tuple(own))
 
 
 CountFn = Callable[[list[str]], list[int]]
@@ -208,21 +286,39 @@ class Segmenter:
         result = [structure(t) for t in texts]
         if self.sentence_level:
             result = [sentences(p) for p in result]
-        units = list(dict.fromkeys(p.text for ps in result for p in ps if p.translate))
-        if not units:
-            return result
-        # Cheap pre-filter: a piece with fewer characters than the budget/4 cannot exceed it in tokens.
-        candidates = [u for u in units if len(u) * 4 > self.budget]
-        over: dict[str, list[Piece]] = {}
-        if candidates:
-            for u, n in zip(candidates, self.count(candidates)):
-                if n > self.budget:
-                    over[u] = fit(u, self.count, self.budget)
-        if over:
-            result = [merge([q for p in ps for q in (over.get(p.text, [p]) if p.translate else [p])])
-                      for ps in result]
-        return result
+        return [self._fit(ps) for ps in result]
+
+    def _fit(self, pieces: list[Piece]) -> list[Piece]:
+        """Cut the pieces that exceed the budget (a placeholder piece goes to fragments first)."""
+        # Cheap pre-filter: a piece with fewer characters than budget/4 cannot exceed it in tokens.
+        candidates = list(dict.fromkeys(p.text for p in pieces if p.translate and len(p.text) * 4 > self.budget))
+        if not candidates:
+            return pieces
+        over = {u for u, n in zip(candidates, self.count(candidates)) if n > self.budget}
+        if not over:
+            return pieces
+        out: list[Piece] = []
+        for p in pieces:
+            if not p.translate or p.text not in over:
+                out.append(p)
+            elif p.slots:
+                out.extend(self._fit(fragments(p)))
+            else:
+                out.extend(fit(p.text, self.count, self.budget))
+        return merge(out)
+
+    def fragments(self, piece: Piece) -> list[Piece]:
+        """The fallback for a placeholder piece whose translation lost a placeholder."""
+        return self._fit(fragments(piece))
 
 
-def join(pieces: list[Piece], translations: dict[str, str]) -> str:
-    return "".join(translations[p.text] if p.translate else p.text for p in pieces)
+def join(pieces: list[Piece], translations: dict[str, str], fallback: dict[Piece, str] | None = None) -> str:
+    """Rebuild a text: verbatim pieces as they are, the others translated (spans restored, or the fallback)."""
+    out = []
+    for p in pieces:
+        if not p.translate:
+            out.append(p.text)
+            continue
+        filled = restore(translations[p.text], p.slots)
+        out.append(filled if filled is not None else (fallback or {})[p])
+    return "".join(out)

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import checkpoints, languages
 from .cli import UsageError, log
 from .data import is_conversation, load_any, resolve_text_fields, turn_text_key
-from .segment import Segmenter, join
+from .segment import Segmenter, join, restore
 from .translators.base import Translator
 from .translators.base import PairUnavailable
 
@@ -47,7 +47,7 @@ class Stats:
     records: int = 0
     passthrough: int = 0
     pieces: int = 0
-    unique_pieces: int = 0
+    fallbacks: int = 0
     model_pieces: int = 0
     chunks: int = 0
     skipped: Counter = field(default_factory=Counter)
@@ -275,10 +275,25 @@ class TranslationJob:
 
     def _translate_texts(self, texts: list[str], src: str) -> list[str]:
         pieces = self.segmenter.segment_many(texts)
-        units = [p.text for ps in pieces for p in ps if p.translate]
+        self._translate_units([p.text for ps in pieces for p in ps if p.translate], src)
+        # Placeholder pieces whose translation lost a placeholder are translated again as fragments.
+        suspect = {p for ps in pieces for p in ps
+                   if p.slots and restore(self.cache[(src, p.text)], p.slots) is None}
+        fallback: dict = {}
+        if suspect:
+            frags = {p: self.segmenter.fragments(p) for p in suspect}
+            self._translate_units([q.text for fs in frags.values() for q in fs if q.translate], src)
+            fallback = {p: join(fs, self._table(fs, src)) for p, fs in frags.items()}
+            self.stats.fallbacks += len(suspect)
+        return [join(ps, self._table(ps, src), fallback) for ps in pieces]
+
+    def _table(self, pieces, src: str) -> dict[str, str]:
+        return {p.text: self.cache[(src, p.text)] for p in pieces if p.translate}
+
+    def _translate_units(self, units: list[str], src: str) -> None:
+        """Translate what the cache lacks: distinct pieces, longest first, in batches."""
         self.stats.pieces += len(units)
         todo = [u for u in dict.fromkeys(units) if (src, u) not in self.cache]
-        self.stats.unique_pieces += len(set(units))
         self.stats.model_pieces += len(todo)
         todo.sort(key=len, reverse=True)  # longest first: padding is small and memory errors come early
         bs = self.cfg.batch_size
@@ -286,14 +301,13 @@ class TranslationJob:
             batch = todo[b:b + bs]
             for u, out in zip(batch, self.translator.translate(batch, src, self.target)):
                 self.cache[(src, u)] = out
-        table = {u: self.cache[(src, u)] for u in units}
-        return [join(ps, table) for ps in pieces]
 
     def _report(self) -> None:
         s = self.stats
         rate = s.records / s.seconds if s.seconds else 0.0
         log(f"done: {s.records} records in {s.seconds:.1f}s ({rate:.2f} rec/s), {s.chunks} checkpoint files; "
             f"{s.pieces} pieces, {s.model_pieces} sent to the model (the rest were repeats)"
+            + (f"; {s.fallbacks} lost a placeholder and were translated around their code/URLs" if s.fallbacks else "")
             + (f"; {s.passthrough} already in the target language" if s.passthrough else ""))
         if s.skipped:
             log("skipped (no model for the language): "

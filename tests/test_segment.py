@@ -7,7 +7,7 @@ import random
 import pytest
 from conftest import CODE_ANSWER
 
-from l2l.segment import Segmenter, join, sentences, structure
+from l2l.segment import Piece, Segmenter, fragments, join, restore, sentences, structure
 
 
 def identity(pieces):
@@ -16,17 +16,42 @@ def identity(pieces):
 
 def marked(pieces):
     """Replace every translatable piece by a marker: what remains is exactly what the model never sees."""
-    return join(pieces, {p.text: "<T>" for p in pieces if p.translate})
+    return "".join("<T>" if p.translate else p.text for p in pieces)
 
 
 def test_code_urls_and_markdown_stay_verbatim():
     pieces = sentences(structure(CODE_ANSWER))
     assert identity(pieces) == CODE_ANSWER
     assert marked(pieces) == (
-        "<T>\n\n```python\ndef greet(name):\n    return f\"Hello {name}. How are you?\"\n```\n\n"
-        "- <T> `python greet.py` <T>\n- <T> https://docs.python.org/3/tutorial/.\n")
-    sent = [p.text for p in pieces if p.translate]
-    assert sent == ["Here is how you do it.", "Run it with", "today.", "Read more at"]
+        "<T>\n\n```python\ndef greet(name):\n    return f\"Hello {name}. How are you?\"\n```\n\n- <T>\n- <T>\n")
+    sent = [(p.text, p.slots) for p in pieces if p.translate]
+    assert sent == [("Here is how you do it.", ()), ("Run it with X1 today.", ("`python greet.py`",)),
+                    ("Read more at X1.", ("https://docs.python.org/3/tutorial/",))]
+    assert "greet" not in " ".join(text for text, _ in sent)  # what the model sees holds no code
+
+
+def test_placeholders_restore_renumber_and_fall_back():
+    pieces = sentences(structure("Call `a()` and `b()`. Then open https://x.org/p, or `c`."))
+    units = [p for p in pieces if p.translate]
+    assert [(p.text, p.slots) for p in units] == [("Call X1 and X2.", ("`a()`", "`b()`")),
+                                                  ("Then open X1, or X2.", ("https://x.org/p", "`c`"))]
+    # placeholders may move (word order changes) but must each come back exactly once
+    assert restore("Chame X2 e X1.", units[0].slots) == "Chame `b()` e `a()`."
+    for broken in ("Chame X1.", "Chame X1 e X1.", "Chame X1, X2 e X3.", "Chame."):
+        assert restore(broken, units[0].slots) is None
+    # the fallback translates around the spans, which stay verbatim
+    frag = fragments(units[1])
+    assert [(p.text, p.translate) for p in frag] == [("Then open", True), (" https://x.org/p", False),
+                                                     (", or", True), (" `c`.", False)]
+    text = join(pieces, {p.text: "lost" for p in units}, {p: join(fragments(p), {q.text: q.text.upper()
+                for q in fragments(p) if q.translate}) for p in units})
+    assert text == "CALL `a()` AND `b()`. THEN OPEN https://x.org/p, OR `c`."
+
+
+def test_words_like_placeholders_force_fragments():
+    pieces = structure("Press X1 then `run`.")
+    assert [(p.text, p.translate, p.slots) for p in pieces] == [
+        ("Press X1 then", True, ()), (" `run`.", False, ())]
 
 
 def test_tables_headings_quotes_and_numbers():
@@ -75,6 +100,15 @@ def test_real_tokenizer_budget(models):
     assert identity(pieces) == text
     sizes = count([p.text for p in pieces if p.translate])
     assert max(sizes) <= 20 and len(sizes) > 10
+
+
+def test_over_long_placeholder_piece_is_cut_around_its_spans():
+    text = "Run " + " and ".join(f"`cmd{i}`" for i in range(30)) + " carefully."
+    count = lambda texts: [len(t.split()) for t in texts]  # noqa: E731
+    pieces = Segmenter(count, 8).segment_many([text])[0]
+    assert identity(pieces) == text
+    assert all(not p.slots for p in pieces) and all(n <= 8 for n in count([p.text for p in pieces if p.translate]))
+    assert not any("cmd" in p.text for p in pieces if p.translate)
 
 
 def test_empty_and_letterless_texts_pass_through():

