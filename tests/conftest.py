@@ -39,6 +39,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     work = root / "work"
     out = {name: build(root / name, work) for name, build in tm.BUILDERS.items() if name != "marian"}
+    out["m2m64"] = tm.build_m2m(root / "m2m64", work / "m2m64", d_model=64)  # wide enough for 4-bit blocks
     opus = root / "opus"
     for pair in ("en-nl", "de-en", "en-pt"):
         tm.build_marian(opus / f"opus-mt-{pair}", work / pair)

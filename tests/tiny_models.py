@@ -105,17 +105,18 @@ def build_marian(folder: Path, work: Path) -> Path:
     return folder
 
 
-def _m2m_config(vocab_size: int, pad: int, bos: int, eos: int):
+def _m2m_config(vocab_size: int, pad: int, bos: int, eos: int, d_model: int = 32):
     from transformers import M2M100Config
 
     return M2M100Config(
-        vocab_size=vocab_size, d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        vocab_size=vocab_size, d_model=d_model, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, max_position_embeddings=128,
         pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
     )
 
 
-def build_m2m(folder: Path, work: Path) -> Path:
+def build_m2m(folder: Path, work: Path, d_model: int = 32) -> Path:
+    """M2M100 with its own tokenizer. d_model=64 or more for bitsandbytes 4-bit (blocks of 64 weights)."""
     import shutil
 
     from transformers import M2M100ForConditionalGeneration, M2M100Tokenizer
@@ -129,7 +130,7 @@ def build_m2m(folder: Path, work: Path) -> Path:
             vocab[p] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
     tok = M2M100Tokenizer(vocab_file=str(folder / "vocab.json"), spm_file=str(folder / "sentencepiece.bpe.model"))
-    model = _seed_and_sharpen(M2M100ForConditionalGeneration(_m2m_config(_vocab_size(tok), 1, 0, 2)))
+    model = _seed_and_sharpen(M2M100ForConditionalGeneration(_m2m_config(_vocab_size(tok), 1, 0, 2, d_model)))
     model.generation_config.max_length = 64
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
