@@ -54,6 +54,13 @@ def direct(backend: str, folder: Path, text: str, src: str, tgt: str, max_new: i
         lang_ids.add(kwargs["forced_bos_token_id"])
     elif backend == "madlad":
         text = f"{tgt} {text}"
+    elif backend == "seamless_m4t_v2":
+        from transformers import SeamlessM4Tv2ForTextToText
+
+        model = SeamlessM4Tv2ForTextToText.from_pretrained(folder).eval()
+        tok.src_lang = src
+        kwargs["tgt_lang"] = tgt
+        lang_ids.add(tok.convert_tokens_to_ids(f"__{tgt}__"))
     enc = tok([text], return_tensors="pt")
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new or 2 * enc["input_ids"].shape[1] + 16, do_sample=False,
@@ -66,6 +73,7 @@ BACKENDS = [  # backend, model key, target as the user types it, the model's cod
     ("nllb", "nllb", "nl", "eng_Latn", "nld_Latn"),
     ("mbart", "mbart", "nl", "en_XX", "nl_XX"),
     ("madlad", "madlad", "nl", None, "<2nl>"),
+    ("seamless_m4t_v2", "seamless", "zh-TW", "eng", "cmn_Hant"),
     ("opus", "marian", "nl", None, None),
     ("llm", "chat", "pt-BR", "English", "Portuguese (Brazil)"),
 ]

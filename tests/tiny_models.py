@@ -238,3 +238,40 @@ BUILDERS = {
     "marian": build_marian, "m2m": build_m2m, "nllb": build_nllb, "mbart": build_mbart50,
     "madlad": build_madlad, "chat": build_chat_lm,
 }
+
+
+SEAMLESS_LANGS = ["eng", "nld", "por", "deu", "cmn", "cmn_Hant", "arb"]
+
+
+def build_seamless(folder: Path, work: Path) -> Path:
+    """The text-to-text half of SeamlessM4T-v2, with its tokenizer (codes such as __nld__)."""
+    from transformers import SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForTextToText
+
+    sp = train_spm(work / "seamless_spm")
+    vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3}
+    for p, _ in _spm_vocab(sp):
+        vocab.setdefault(p, len(vocab))
+    lang_tokens = [f"__{c}__" for c in SEAMLESS_LANGS]
+    tok = SeamlessM4TTokenizer(vocab=vocab, merges=[], additional_special_tokens=lang_tokens,
+                               src_lang="eng", tgt_lang="nld")
+    size = _vocab_size(tok)
+    cfg = SeamlessM4Tv2Config(
+        vocab_size=size, hidden_size=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        speech_encoder_layers=1, speech_encoder_attention_heads=2, speech_encoder_intermediate_size=64,
+        t2u_encoder_layers=1, t2u_decoder_layers=1, t2u_encoder_attention_heads=2, t2u_decoder_attention_heads=2,
+        t2u_encoder_ffn_dim=64, t2u_decoder_ffn_dim=64, t2u_vocab_size=32, t2u_max_position_embeddings=64,
+        pad_token_id=0, bos_token_id=2, eos_token_id=3, decoder_start_token_id=3,
+    )
+    model = _seed_and_sharpen(SeamlessM4Tv2ForTextToText(cfg))
+    model.generation_config.text_decoder_lang_to_code_id = {c: tok.convert_tokens_to_ids(f"__{c}__")
+                                                            for c in SEAMLESS_LANGS}
+    model.generation_config.max_length = 64
+    model.generation_config._from_model_config = False  # else loading rebuilds it and drops the language map
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+BUILDERS["seamless"] = build_seamless

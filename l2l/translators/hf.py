@@ -56,6 +56,7 @@ class HFSeq2Seq(Translator):
         return self._tokenizer
 
     auto_class_name = "AutoModelForSeq2SeqLM"
+    decoder_prefix = 1  # tokens the decoder starts from (not counted by max_new_tokens)
 
     def load(self) -> None:
         if self._model is None:
@@ -117,8 +118,8 @@ class HFSeq2Seq(Translator):
             out = self._model.generate(**enc, max_new_tokens=max(caps), num_beams=self.options.num_beams,
                                        do_sample=False, **self.generate_kwargs(source, target))
         skip = self.language_token_ids()
-        # out[:, 0] is the decoder start token; each row is cut at its own cap (see new_token_caps)
-        return [self.tokenizer.decode([t for t in seq[:1 + cap].tolist() if t not in skip],
+        # rows start with the decoder prefix; each is cut at its own cap (see new_token_caps)
+        return [self.tokenizer.decode([t for t in seq[:self.decoder_prefix + cap].tolist() if t not in skip],
                                       skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
 
 
@@ -306,9 +307,17 @@ class SeamlessM4Tv2(HFSeq2Seq):
     default_size = "large"
     code_pattern = re.compile(r"__[a-z]{3}(?:_[A-Z][a-z]{3})?__")
     auto_class_name = "SeamlessM4Tv2ForTextToText"
+    decoder_prefix = 2  # </s> and the target language
 
     def language_codes(self) -> list[str]:
-        return [c[2:-2] for c in super().language_codes()]
+        """The text targets the model's generation config maps (the tokenizer also lists speech-only ones)."""
+        from transformers import GenerationConfig
+
+        try:
+            mapping = GenerationConfig.from_pretrained(self.model_id).text_decoder_lang_to_code_id
+            return sorted(mapping)
+        except (OSError, AttributeError, ValueError):
+            return [c[2:-2] for c in super().language_codes()]
 
     def language_token_ids(self) -> set[int]:
         return set(self.tokenizer.all_special_ids) | {
