@@ -26,15 +26,11 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from l2l.combine import combine, to_dataset_dict
-    from l2l.io import save_dataset
+    from l2l.io import check_output_free, save_dataset
 
     combined = combine(Path(args.input_folder))
     if not args.push_to_hub:  # refuse an occupied output before the (slow) table build
-        out = Path(args.output_location)
-        if (out.is_file() or (out.is_dir() and any(out.iterdir()))) and not args.overwrite:
-            from l2l.cli import UsageError
-
-            raise UsageError(f"output {out} already exists; pass --overwrite to replace it")
+        check_output_free(args.output_location, args.overwrite)
     dsd = to_dataset_dict(combined)
     for split, langs in combined.languages.items():
         log(f"{split}: {len(combined.splits[split])} records ("

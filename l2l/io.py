@@ -34,6 +34,12 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False))
 
 
+def check_output_free(location: str, overwrite: bool) -> None:
+    """Refuse to replace an existing file or non-empty folder unless asked to."""
+    check_output_free(location, overwrite)
+    target = Path(location)
+
+
 def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: bool = False,
                  overwrite: bool = False) -> str:
     """Save a Dataset/DatasetDict with save_to_disk (atomically) or push it to the Hub when asked."""
@@ -51,10 +57,8 @@ def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: 
     import datasets
 
     datasets.disable_progress_bars()
+    check_output_free(location, overwrite)
     target = Path(location)
-    occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
-    if occupied and not overwrite:
-        raise UsageError(f"output {location} already exists; pass --overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:

@@ -52,6 +52,14 @@ def _spm_vocab(model_file: Path) -> list[tuple[str, float]]:
     return [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
 
 
+def _bpe_vocab(model_file: Path, specials: list[str]) -> dict[str, int]:
+    """A vocabulary for the BPE-backed tokenizers (NLLB, Seamless): single pieces, no merges, suffice here."""
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for p, _ in _spm_vocab(model_file):
+        vocab.setdefault(p, len(vocab))
+    return vocab
+
+
 def _vocab_size(tok) -> int:
     ids = list(tok.get_vocab().values()) + list(getattr(tok, "lang_code_to_id", {}).values())
     return max(ids) + 1 + getattr(tok, "num_madeup_words", 0)
@@ -142,10 +150,7 @@ def build_nllb(folder: Path, work: Path) -> Path:
     from transformers import M2M100ForConditionalGeneration, NllbTokenizer
 
     sp = train_spm(work / "nllb_spm")
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for p, _ in _spm_vocab(sp):  # NLLB's fast tokenizer is a BPE: single pieces, no merges, suffice here
-        vocab.setdefault(p, len(vocab))
-    tok = NllbTokenizer(vocab=vocab, merges=[])
+    tok = NllbTokenizer(vocab=_bpe_vocab(sp, ["<s>", "<pad>", "</s>", "<unk>"]), merges=[])
     model = _seed_and_sharpen(M2M100ForConditionalGeneration(
         _m2m_config(_vocab_size(tok), tok.pad_token_id, tok.bos_token_id, tok.eos_token_id)))
     model.generation_config.max_length = 64
@@ -248,11 +253,9 @@ def build_seamless(folder: Path, work: Path) -> Path:
     from transformers import SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForTextToText
 
     sp = train_spm(work / "seamless_spm")
-    vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3}
-    for p, _ in _spm_vocab(sp):
-        vocab.setdefault(p, len(vocab))
     lang_tokens = [f"__{c}__" for c in SEAMLESS_LANGS]
-    tok = SeamlessM4TTokenizer(vocab=vocab, merges=[], additional_special_tokens=lang_tokens,
+    tok = SeamlessM4TTokenizer(vocab=_bpe_vocab(sp, ["<pad>", "<unk>", "<s>", "</s>"]), merges=[],
+                               additional_special_tokens=lang_tokens,
                                src_lang="eng", tgt_lang="nld")
     size = _vocab_size(tok)
     cfg = SeamlessM4Tv2Config(

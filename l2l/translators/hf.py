@@ -23,12 +23,24 @@ def new_token_caps(input_lengths: list[int], max_length: int | None, slack: int 
     return [max_length or 2 * int(n) + slack for n in input_lengths]
 
 
+def generate_capped(model, enc, input_lengths: list[int], options, slack: int = 16, **kwargs):
+    """Greedy (or beam) generation up to the largest cap; returns the output ids and each row's cap."""
+    import torch
+
+    caps = new_token_caps(input_lengths, options.max_length, slack)
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max(caps), num_beams=options.num_beams, do_sample=False, **kwargs)
+    return out, caps
+
+
 class HFSeq2Seq(Translator):
     """Shared generation path; subclasses say where language codes live and how they steer the model."""
 
     sizes: dict[str, str] = {}
     default_size: str | None = None
     code_pattern: re.Pattern | None = None  # which vocabulary tokens are language codes
+    sets_src_lang = False    # the tokenizer adds the source language token (tokenizer.src_lang = ...)
+    forced_bos = False       # the decoder is steered by forcing the target language token first
 
     def __init__(self, options):
         super().__init__(options)
@@ -80,9 +92,14 @@ class HFSeq2Seq(Translator):
             raise UsageError(f"{self.model_id} has no language codes in its tokenizer: is it a {self.name} model?")
         return languages.match(code, codes, f"{self.name} ({self.model_id})", self.code_to_tag)
 
+    def lang_token(self, code: str) -> str:
+        """The vocabulary token of one of the backend's language codes."""
+        return code
+
     def language_token_ids(self) -> set[int]:
+        """Ids never part of a translation: special tokens and language tokens."""
         ids = set(self.tokenizer.all_special_ids)
-        ids.update(self.tokenizer.convert_tokens_to_ids(c) for c in self.language_codes())
+        ids.update(self.tokenizer.convert_tokens_to_ids(self.lang_token(c)) for c in self.language_codes())
         return ids
 
     # lengths ------------------------------------------------------------------------------------
@@ -103,20 +120,20 @@ class HFSeq2Seq(Translator):
 
     # generation ---------------------------------------------------------------------------------
     def encode(self, texts: list[str], source: str, target: str):
+        if self.sets_src_lang:
+            self.tokenizer.src_lang = source
         return self.tokenizer(texts, return_tensors="pt", padding=True)
 
     def generate_kwargs(self, source: str, target: str) -> dict:
+        if self.forced_bos:
+            return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(self.lang_token(target))}
         return {}
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        import torch
-
         self.load()
         enc = self.encode(texts, source, target).to(self._model.device)
-        caps = new_token_caps(enc["attention_mask"].sum(dim=1).tolist(), self.options.max_length)
-        with torch.inference_mode():
-            out = self._model.generate(**enc, max_new_tokens=max(caps), num_beams=self.options.num_beams,
-                                       do_sample=False, **self.generate_kwargs(source, target))
+        out, caps = generate_capped(self._model, enc, enc["attention_mask"].sum(dim=1).tolist(), self.options,
+                                    **self.generate_kwargs(source, target))
         skip = self.language_token_ids()
         # rows start with the decoder prefix; each is cut at its own cap (see new_token_caps)
         return [self.tokenizer.decode([t for t in seq[:self.decoder_prefix + cap].tolist() if t not in skip],
@@ -201,17 +218,13 @@ class Opus(HFSeq2Seq):
         return 504
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        import torch
-
         pair = self._pair(source, target)
         if pair is None:
             self.check_pair(source, target)  # raises unless the English pivot exists
             return self.translate(self.translate(texts, source, "en"), "en", target)
         _, tok, model = pair
         enc = tok(texts, return_tensors="pt", padding=True).to(model.device)
-        caps = new_token_caps(enc["attention_mask"].sum(dim=1).tolist(), self.options.max_length)
-        with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=max(caps), num_beams=self.options.num_beams, do_sample=False)
+        out, caps = generate_capped(model, enc, enc["attention_mask"].sum(dim=1).tolist(), self.options)
         return [tok.decode(seq[:1 + cap], skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
 
 
@@ -223,20 +236,15 @@ class M2M(HFSeq2Seq):
     sizes = {"418m": "facebook/m2m100_418M", "1.2b": "facebook/m2m100_1.2B"}
     default_size = "418m"
 
+    sets_src_lang = forced_bos = True
+
     def language_codes(self) -> list[str]:
         tok = self.tokenizer
         codes = getattr(tok, "lang_code_to_id", None) or {}
         return sorted(codes) or sorted(t[2:-2] for t in tok.get_vocab() if re.fullmatch(r"__[a-z]{2,3}__", t))
 
-    def language_token_ids(self) -> set[int]:
-        return set(self.tokenizer.all_special_ids) | {self.tokenizer.get_lang_id(c) for c in self.language_codes()}
-
-    def encode(self, texts, source, target):
-        self.tokenizer.src_lang = source
-        return self.tokenizer(texts, return_tensors="pt", padding=True)
-
-    def generate_kwargs(self, source, target):
-        return {"forced_bos_token_id": self.tokenizer.get_lang_id(target)}
+    def lang_token(self, code: str) -> str:
+        return f"__{code}__"
 
 
 @register
@@ -247,13 +255,7 @@ class NLLB(HFSeq2Seq):
              "distilled-1.3b": "facebook/nllb-200-distilled-1.3B", "3.3b": "facebook/nllb-200-3.3B"}
     default_size = "distilled-600m"
     code_pattern = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
-
-    def encode(self, texts, source, target):
-        self.tokenizer.src_lang = source
-        return self.tokenizer(texts, return_tensors="pt", padding=True)
-
-    def generate_kwargs(self, source, target):
-        return {"forced_bos_token_id": self.tokenizer.convert_tokens_to_ids(target)}
+    sets_src_lang = forced_bos = True
 
 
 @register
@@ -263,9 +265,7 @@ class MBart(HFSeq2Seq):
     sizes = {"large": "facebook/mbart-large-50-many-to-many-mmt"}
     default_size = "large"
     code_pattern = re.compile(r"[a-z]{2}_[A-Z]{2}")
-
-    encode = NLLB.encode
-    generate_kwargs = NLLB.generate_kwargs
+    sets_src_lang = forced_bos = True
 
 
 @register
@@ -308,6 +308,7 @@ class SeamlessM4Tv2(HFSeq2Seq):
     code_pattern = re.compile(r"__[a-z]{3}(?:_[A-Z][a-z]{3})?__")
     auto_class_name = "SeamlessM4Tv2ForTextToText"
     decoder_prefix = 2  # </s> and the target language
+    sets_src_lang = True
 
     def language_codes(self) -> list[str]:
         """The text targets the model's generation config maps (the tokenizer also lists speech-only ones)."""
@@ -319,13 +320,8 @@ class SeamlessM4Tv2(HFSeq2Seq):
         except (OSError, AttributeError, ValueError):
             return [c[2:-2] for c in super().language_codes()]
 
-    def language_token_ids(self) -> set[int]:
-        return set(self.tokenizer.all_special_ids) | {
-            self.tokenizer.convert_tokens_to_ids(f"__{c}__") for c in self.language_codes()}
-
-    def encode(self, texts, source, target):
-        self.tokenizer.src_lang = source
-        return self.tokenizer(texts, return_tensors="pt", padding=True)
+    def lang_token(self, code: str) -> str:
+        return f"__{code}__"
 
     def generate_kwargs(self, source, target):
         return {"tgt_lang": target}

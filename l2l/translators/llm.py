@@ -6,7 +6,7 @@ from .. import languages
 from ..cli import UsageError
 from ..modeling import load_model, load_tokenizer
 from .base import Translator, register
-from .hf import new_token_caps
+from .hf import generate_capped
 
 DEFAULT_PROMPT = ("Translate the following text from {source_lang} into {target_lang}. Keep the formatting. "
                   "Reply with the translation only.\n\n{text}")
@@ -99,15 +99,11 @@ class ChatLLM(Translator):
         return user + "\n"
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        import torch
-
         self.load()
         prompts = [self.render(t, source, target) for t in texts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._model.device)
-        caps = new_token_caps(self.count_tokens(texts), self.options.max_length, slack=32)
-        with torch.inference_mode():
-            out = self._model.generate(**enc, max_new_tokens=max(caps), do_sample=False,
-                                       num_beams=self.options.num_beams, pad_token_id=self.tokenizer.pad_token_id)
+        out, caps = generate_capped(self._model, enc, self.count_tokens(texts), self.options, slack=32,
+                                    pad_token_id=self.tokenizer.pad_token_id)
         new = out[:, enc["input_ids"].shape[1]:]
         return [self.tokenizer.decode(seq[:cap], skip_special_tokens=True).strip() for seq, cap in zip(new, caps)]
 
