@@ -36,8 +36,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def check_output_free(location: str, overwrite: bool) -> None:
     """Refuse to replace an existing file or non-empty folder unless asked to."""
-    check_output_free(location, overwrite)
     target = Path(location)
+    occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
+    if occupied and not overwrite:
+        raise UsageError(f"output {location} already exists; pass --overwrite to replace it")
 
 
 def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: bool = False,
