@@ -7,8 +7,10 @@ from .cli import UsageError
 
 def quiet_transformers() -> None:
     """Our own progress bar and log lines say what happens; transformers' per-load bars are noise."""
+    import logging
     import warnings
 
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "Failed to load CPU gemm_4bit..." is harmless
     import transformers
 
     warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # Marian tokenizers

@@ -210,8 +210,9 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_chat_lm(folder: Path, work: Path) -> Path:
-    """A tiny Llama causal LM with a ChatML chat template and a byte-level BPE tokenizer."""
+def build_chat_lm(folder: Path, work: Path, hidden: int = 32) -> Path:
+    """A tiny Llama causal LM with a ChatML chat template and a byte-level BPE tokenizer.
+    hidden=64 or more for bitsandbytes 4-bit (blocks of 64 weights)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 

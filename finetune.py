@@ -1,0 +1,79 @@
+#!/usr/bin/env python
+"""Fine-tune a chat model on translated threads with (Q)LoRA supervised fine-tuning.
+
+    python finetune.py tuned_model dataset_name instruction_prompt [--base_model M] [flags]
+    accelerate launch finetune.py ...   # several GPUs (or processes)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from l2l.cli import Parser, log, run
+from l2l.training import add_training_arguments
+from threads.args import add_thread_arguments
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="finetune.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_arguments(p)
+    p.add_argument("--packing", action="store_true", help="Pack several threads into each sequence (no padding).")
+    p.add_argument("--full_loss", action="store_true",
+                   help="Train on whole conversations (default: answers only, where the template marks them).")
+    add_thread_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from l2l import training
+    from l2l.io import save_dataset
+    from l2l.modeling import device_for
+    from threads import templates
+    from threads.args import thread_options
+    from threads.make import make
+
+    training.check_arguments(args)
+    opts = thread_options(args, args.dataset_name)
+    opts.validate()
+    device = device_for(args.cpu)
+    tokenizer = training.load_tokenizer_for_training(args.base_model, args.padding, args.trust_remote_code)
+    dsd, template = make(opts, tokenizer)
+    if args.threads_output_name and training.is_main_process():
+        save_dataset(dsd, args.threads_output_name, overwrite=True)
+    tokenizer.chat_template = template
+    end = templates.end_of_turn(args.thread_template, tokenizer)
+    eos_ids = list(dict.fromkeys(i for i in (tokenizer.convert_tokens_to_ids(end) if end else None,
+                                             tokenizer.eos_token_id) if i is not None and i != tokenizer.unk_token_id))
+
+    from trl import SFTConfig, SFTTrainer
+    from trl.chat_template_utils import has_generation_markers
+
+    answers_only = not args.full_loss and has_generation_markers(template)
+    if not args.full_loss and not answers_only:
+        log("note: the chat template has no {% generation %} markers: training on whole conversations")
+    train_ds = dsd["train"].select_columns(["messages"])
+    eval_ds = dsd["validation"].select_columns(["messages"]) if "validation" in dsd else None
+    config = SFTConfig(**training.common_trainer_kwargs(args, device, eval_ds is not None),
+                       max_length=args.max_seq_length, packing=args.packing, assistant_only_loss=answers_only)
+    model = training.load_model_for_training(args, device)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=training.lora_config(args))
+    result = training.train(trainer, config.output_dir)
+    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
+               "train_threads": len(train_ds)}
+    if eval_ds is not None:
+        summary["validation_loss"] = trainer.evaluate()["eval_loss"]
+        summary["validation_threads"] = len(eval_ds)
+    if training.is_main_process():
+        out = training.save_outputs(trainer, tokenizer, args, "sft", summary, eos_ids)
+        log(f"adapter, tokenizer, model card and loss plot in {out}")
+        if args.push_to_hub:
+            training.push_adapter(out, args.hub_model_id or args.tuned_model, args.private)
+        print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

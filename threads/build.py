@@ -1,0 +1,191 @@
+"""Building conversations.
+
+OASST message trees: from every root prompter message follow the best-ranked reply (lowest rank; a missing
+rank counts as worst; ties go to the earliest in dataset order) down to a leaf. Deleted messages and messages
+that failed review are dropped where those columns exist. A thread alternates user/assistant, ends on an
+assistant turn, and a root without a reply gives nothing. Parents are indexed to children once: linear time.
+
+Other formats: alpaca (instruction + input -> user, output -> assistant), dolly (instruction + context ->
+user, response -> assistant), ShareGPT `conversations` and `messages` conversations.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from l2l.cli import UsageError
+from l2l.data import detect_format, is_conversation, turn_text_key
+
+ROLE_MAP = {"prompter": "user", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
+            "bot": "assistant", "model": "assistant", "system": "system"}
+
+
+@dataclass
+class Fields:
+    text: str = "text"
+    rank: str = "rank"
+    id: str = "message_id"
+    parent: str = "parent_id"
+    role: str = "role"
+
+
+def _rank(value) -> float:
+    return math.inf if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _usable(row: dict) -> bool:
+    return row.get("deleted") is not True and row.get("review_result") is not False
+
+
+def index_tree(rows: list[dict], f: Fields) -> tuple[list[int], dict]:
+    """Roots (positions) and parent id -> child positions, in dataset order; unusable messages left out."""
+    roots, children = [], defaultdict(list)
+    for pos, row in enumerate(rows):
+        if not _usable(row):
+            continue
+        parent = row.get(f.parent)
+        if parent is None or parent == "":
+            roots.append(pos)
+        else:
+            children[parent].append(pos)
+    return roots, children
+
+
+def oasst_threads(rows: list[dict], f: Fields, text_field: str | None = None) -> list[dict]:
+    """Best-ranked path of every tree: [{'id': root id, 'messages': [{role, content}, ...]}]."""
+    text_field = text_field or f.text
+    roots, children = index_tree(rows, f)
+    threads = []
+    for root in roots:
+        if ROLE_MAP.get(rows[root].get(f.role)) != "user":
+            continue
+        turns, pos, want = [], root, "user"
+        while True:
+            text = rows[pos].get(text_field)
+            if not isinstance(text, str) or not text.strip():
+                break
+            turns.append({"role": want, "content": text})
+            want = "assistant" if want == "user" else "user"
+            kids = [c for c in children.get(rows[pos][f.id], ()) if ROLE_MAP.get(rows[c].get(f.role)) == want]
+            if not kids:
+                break
+            pos = min(kids, key=lambda c: (_rank(rows[c].get(f.rank)), c))
+        while turns and turns[-1]["role"] != "assistant":
+            turns.pop()
+        if turns:
+            threads.append({"id": str(rows[root][f.id]), "messages": turns})
+    return threads
+
+
+def _join(*parts) -> str:
+    return "\n\n".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+
+
+def row_conversation(row: dict, fmt: str, fields: dict) -> list[dict] | None:
+    """One non-tree row as user/assistant turns, or None when it has no answer."""
+    if fmt == "alpaca":
+        user, answer = _join(row.get(fields["instruction"]), row.get(fields.get("input", "input"))), row.get(fields["output"])
+    elif fmt == "dolly":
+        user, answer = _join(row.get(fields["instruction"]), row.get(fields.get("context", "context"))), row.get(fields["response"])
+    else:
+        value = row.get(fields["conversation"])
+        if not is_conversation(value):
+            return None
+        turns = []
+        for t in value:
+            role = ROLE_MAP.get(str(t.get("role", t.get("from", ""))).lower())
+            text = t.get(turn_text_key(t))
+            if role is None or not isinstance(text, str):
+                continue
+            if role == "system":
+                continue  # the instruction prompt takes the system place
+            if turns and turns[-1]["role"] == role:  # merge repeated roles to keep alternation
+                turns[-1]["content"] = _join(turns[-1]["content"], text)
+            else:
+                turns.append({"role": role, "content": text})
+        while turns and turns[0]["role"] != "user":
+            turns.pop(0)
+        while turns and turns[-1]["role"] != "assistant":
+            turns.pop()
+        return turns or None
+    if not user or not isinstance(answer, str) or not answer.strip():
+        return None
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+
+
+def detect(columns: list[str], f: Fields) -> str:
+    if {f.text, f.id, f.parent, f.role} <= set(columns):
+        return "oasst"
+    found = detect_format(columns)
+    if found is None or found[0] not in ("alpaca", "dolly", "sharegpt", "messages"):
+        raise UsageError(f"cannot build threads from columns {', '.join(columns)}: expected OASST message trees "
+                         f"({f.text}, {f.id}, {f.parent}, {f.role}), alpaca, dolly, ShareGPT or messages rows")
+    return found[0]
+
+
+def conversations(rows: list[dict], columns: list[str], f: Fields, source: bool = False) -> list[dict]:
+    """Threads of any supported format. source=True builds them from the kept originals (<field>_source)."""
+    fmt = detect(columns, f)
+    suffix = "_source" if source else ""
+    if fmt == "oasst":
+        if source and f"{f.text}_source" not in columns:
+            return []
+        return oasst_threads(rows, f, f.text + suffix)
+    names = {"alpaca": {"instruction": "instruction", "input": "input", "output": "output"},
+             "dolly": {"instruction": "instruction", "context": "context", "response": "response"},
+             "sharegpt": {"conversation": "conversations"}, "messages": {"conversation": "messages"}}[fmt]
+    fields = {k: v + suffix for k, v in names.items()}
+    if source and not all(v in columns for v in fields.values() if not v.startswith(("input", "context"))):
+        return []
+    out = []
+    for i, row in enumerate(rows):
+        turns = row_conversation(row, fmt, fields)
+        if turns:
+            out.append({"id": str(row.get("id", i)), "messages": turns})
+    return out
+
+
+def with_system(threads: list[dict], prompt: str | None, origin: str) -> list[dict]:
+    return [{"id": t["id"], "origin": origin,
+             "messages": ([{"role": "system", "content": prompt}] if prompt else []) + t["messages"]}
+            for t in threads]
+
+
+def translation_pairs(rows: list[dict], columns: list[str], f: Fields) -> list[tuple[str, str, str, str]]:
+    """(source text, translation, source language, target language) from --keep_source columns."""
+    pairs = []
+    fields = [c[: -len("_source")] for c in columns if c.endswith("_source") and c[: -len("_source")] in columns]
+    for row in rows:
+        src_lang = row.get("source_lang")
+        tgt_lang = row.get("lang")
+        for field in fields:
+            a, b = row.get(f"{field}_source"), row.get(field)
+            if isinstance(a, str) and isinstance(b, str) and a.strip() and b.strip() and a != b:
+                pairs.append((a, b, src_lang, tgt_lang))
+    return pairs
+
+
+TASK_PROMPT = "Translate the following text from {source} to {target}.\n\n{text}"
+
+
+def translation_tasks(pairs, n: int, target_lang: str | None, rng: random.Random,
+                      prompt: str = TASK_PROMPT) -> list[dict]:
+    """n bilingual conversations, alternating directions: source->target and target->source."""
+    from l2l.languages import display_name
+
+    if not pairs or n <= 0:
+        return []
+    chosen = rng.sample(pairs, min(n, len(pairs)))
+    out = []
+    for i, (src, tgt, src_lang, tgt_lang) in enumerate(chosen):
+        a_name, b_name = display_name(src_lang or "en"), display_name(tgt_lang or target_lang or "und")
+        if i % 2 == 0:
+            user, answer = prompt.format(source=a_name, target=b_name, text=src), tgt
+        else:
+            user, answer = prompt.format(source=b_name, target=a_name, text=tgt), src
+        out.append({"id": f"task-{i}", "messages": [{"role": "user", "content": user},
+                                                     {"role": "assistant", "content": answer}]})
+    return out

@@ -1,0 +1,128 @@
+"""From a dataset to a DatasetDict of training conversations: threads per split, English retention,
+bilingual translation tasks, missing splits, a seeded subset, and the rendered `text` column."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from l2l.cli import UsageError, log
+from l2l.data import load_any
+
+from . import templates
+from .build import TASK_PROMPT, Fields, conversations, translation_pairs, translation_tasks, with_system
+
+
+@dataclass
+class ThreadOptions:
+    dataset: str
+    instruction_prompt: str | None
+    fields: Fields = field(default_factory=Fields)
+    thread_template: str = "llama3"
+    english_fraction: float = 0.0
+    source_dataset: str | None = None
+    english_instruction_prompt: str | None = None
+    translation_task_fraction: float = 0.0
+    translation_task_prompt: str = TASK_PROMPT
+    val_fraction: float = 0.0
+    test_fraction: float = 0.0
+    max_samples: int | None = None
+    seed: int = 42
+    trust_remote_code: bool = False
+
+    def validate(self) -> None:
+        for name in ("english_fraction", "translation_task_fraction", "val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise UsageError(f"--{name} must be in [0, 1), got {value}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise UsageError("--val_fraction plus --test_fraction must stay below 1")
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise UsageError("--max_samples must be positive")
+
+
+def _english_share(n_main: int, fraction: float) -> int:
+    """How many English threads make `fraction` of the final mix."""
+    return round(fraction / (1 - fraction) * n_main) if fraction else 0
+
+
+def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
+    """Conversations (with system prompt and origin) per split, before rendering."""
+    opts.validate()
+    rng = random.Random(opts.seed)
+    ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
+    columns = next(iter(ds.values())).column_names
+    english_ds = load_any(opts.source_dataset, trust_remote_code=opts.trust_remote_code) if opts.source_dataset else None
+    result: dict[str, list[dict]] = {}
+    for split, data in ds.items():
+        rows = data.to_list()
+        main = with_system(conversations(rows, columns, opts.fields), opts.instruction_prompt, "translated")
+        mixed = list(main)
+        if opts.english_fraction:
+            if english_ds is not None:
+                src = english_ds[split] if split in english_ds else next(iter(english_ds.values()))
+                pool = conversations(src.to_list(), src.column_names, opts.fields)
+            else:
+                pool = conversations(rows, columns, opts.fields, source=True)
+            if not pool:
+                raise UsageError("--english_fraction needs English threads: translate with --keep_source, "
+                                 "or give the original dataset with --source_dataset")
+            n = min(len(pool), _english_share(len(main), opts.english_fraction))
+            mixed += with_system(rng.sample(pool, n), opts.english_instruction_prompt, "english")
+        if opts.translation_task_fraction:
+            pairs = translation_pairs(rows, columns, opts.fields)
+            if not pairs:
+                raise UsageError("--translation_task_fraction needs the source texts: translate with --keep_source")
+            n = round(opts.translation_task_fraction * len(main))
+            mixed += with_system(translation_tasks(pairs, n, None, rng, opts.translation_task_prompt),
+                                 opts.instruction_prompt, "translation_task")
+        rng.shuffle(mixed)
+        result[split] = mixed
+    return _splits(result, opts, rng)
+
+
+def _splits(result: dict[str, list[dict]], opts: ThreadOptions, rng: random.Random) -> dict[str, list[dict]]:
+    train_name = "train" if "train" in result else next(iter(result))
+    train = result[train_name]
+    for name, fraction in (("validation", opts.val_fraction), ("test", opts.test_fraction)):
+        if fraction and name not in result:
+            n = max(1, round(fraction * (len(train) + sum(len(v) for k, v in result.items() if k != train_name))))
+            if n >= len(train):
+                raise UsageError(f"--{'val' if name == 'validation' else name}_fraction leaves no training threads")
+            picked = set(rng.sample(range(len(train)), n))
+            result[name] = [t for i, t in enumerate(train) if i in picked]
+            train = [t for i, t in enumerate(train) if i not in picked]
+    result[train_name] = train
+    if opts.max_samples is not None and len(train) > opts.max_samples:
+        keep = sorted(rng.sample(range(len(train)), opts.max_samples))
+        result[train_name] = [train[i] for i in keep]
+    for split, threads in result.items():
+        counts = {}
+        for t in threads:
+            counts[t["origin"]] = counts.get(t["origin"], 0) + 1
+        log(f"{split}: {len(threads)} threads (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")")
+    if not any(result.values()):
+        raise UsageError(f"no threads could be built from {opts.dataset}")
+    return result
+
+
+def render(threads: dict[str, list[dict]], template: str, tokenizer):
+    """DatasetDict with id, origin, messages and the rendered text."""
+    import datasets
+
+    out = {}
+    for split, items in threads.items():
+        rows = [{"id": t["id"], "origin": t["origin"], "messages": t["messages"],
+                 "text": tokenizer.apply_chat_template(t["messages"], chat_template=template, tokenize=False)}
+                for t in items]
+        out[split] = datasets.Dataset.from_list(rows)
+    return datasets.DatasetDict(out)
+
+
+def make(opts: ThreadOptions, tokenizer):
+    template = templates.load(opts.thread_template, tokenizer)
+    missing = templates.missing_tokens(template, tokenizer) if opts.thread_template in templates.END_OF_TURN else []
+    if missing:
+        log(f"note: the {opts.thread_template} template's {', '.join(missing)} are not single tokens of this "
+            "model; they will be spelled out in pieces (consider --thread_template tokenizer or chatml)")
+    return render(build_threads(opts), template, tokenizer), template
