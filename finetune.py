@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                          processing_class=tokenizer, peft_config=training.lora_config(args))
     result = training.train(trainer, config.output_dir)
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
-               "train_threads": len(train_ds)}
+               "train_threads": len(train_ds), "processes": trainer.args.world_size}
     if eval_ds is not None:
         summary["validation_loss"] = trainer.evaluate()["eval_loss"]
         summary["validation_threads"] = len(eval_ds)

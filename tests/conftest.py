@@ -24,8 +24,12 @@ def run_cli(script: str, *args: str, cwd: Path | None = None, timeout: int = 300
             check: bool = False) -> subprocess.CompletedProcess:
     """Run a top-level script as a user would: a subprocess in a shell-like environment."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+    target = [script, *map(str, args[1:])] if script == "-m" else [str(ROOT / script), *map(str, args)]
+    if script == "-m":
+        target = ["-m", str(args[0]), *map(str, args[1:])]
+        full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, *target], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=full_env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
@@ -40,6 +44,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     work = root / "work"
     out = {name: build(root / name, work) for name, build in tm.BUILDERS.items() if name != "marian"}
     out["m2m64"] = tm.build_m2m(root / "m2m64", work / "m2m64", d_model=64)  # wide enough for 4-bit blocks
+    out["chat64"] = tm.build_chat_lm(root / "chat64", work / "chat64", hidden=64)
     opus = root / "opus"
     for pair in ("en-nl", "de-en", "en-pt"):
         tm.build_marian(opus / f"opus-mt-{pair}", work / pair)

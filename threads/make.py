@@ -3,6 +3,7 @@ bilingual translation tasks, missing splits, a seeded subset, and the rendered `
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -41,9 +42,14 @@ class ThreadOptions:
             raise UsageError("--max_samples must be positive")
 
 
+def _round(x: float) -> int:
+    """Half up (2.5 -> 3), as people count shares; Python's round() would give 2."""
+    return int(math.floor(x + 0.5))
+
+
 def _english_share(n_main: int, fraction: float) -> int:
     """How many English threads make `fraction` of the final mix."""
-    return round(fraction / (1 - fraction) * n_main) if fraction else 0
+    return _round(fraction / (1 - fraction) * n_main) if fraction else 0
 
 
 def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
@@ -73,7 +79,7 @@ def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
             pairs = translation_pairs(rows, columns, opts.fields)
             if not pairs:
                 raise UsageError("--translation_task_fraction needs the source texts: translate with --keep_source")
-            n = round(opts.translation_task_fraction * len(main))
+            n = _round(opts.translation_task_fraction * len(main))
             mixed += with_system(translation_tasks(pairs, n, None, rng, opts.translation_task_prompt),
                                  opts.instruction_prompt, "translation_task")
         rng.shuffle(mixed)
@@ -86,7 +92,7 @@ def _splits(result: dict[str, list[dict]], opts: ThreadOptions, rng: random.Rand
     train = result[train_name]
     for name, fraction in (("validation", opts.val_fraction), ("test", opts.test_fraction)):
         if fraction and name not in result:
-            n = max(1, round(fraction * (len(train) + sum(len(v) for k, v in result.items() if k != train_name))))
+            n = max(1, _round(fraction * (len(train) + sum(len(v) for k, v in result.items() if k != train_name))))
             if n >= len(train):
                 raise UsageError(f"--{'val' if name == 'validation' else name}_fraction leaves no training threads")
             picked = set(rng.sample(range(len(train)), n))
