@@ -18,7 +18,11 @@ def build_parser() -> Parser:
     p = Parser(prog="finetune.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_arguments(p)
-    p.add_argument("--packing", action="store_true", help="Pack several threads into each sequence (no padding).")
+    p.add_argument("--packing", action="store_true",
+                   help="Pack several threads into each sequence of --max_seq_length (no padding).")
+    p.add_argument("--packing_strategy", choices=["bfd", "bfd_split", "wrapped"], default="bfd",
+                   help="bfd (default): whole threads, attention kept within each thread (padding-free); "
+                        "wrapped: a continuous stream cut at --max_seq_length. See docs/BENCHMARKS.md.")
     p.add_argument("--full_loss", action="store_true",
                    help="Train on whole conversations (default: answers only, where the template marks them).")
     add_thread_arguments(p)
@@ -56,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     train_ds = dsd["train"].select_columns(["messages"])
     eval_ds = dsd["validation"].select_columns(["messages"]) if "validation" in dsd else None
     config = SFTConfig(**training.common_trainer_kwargs(args, device, eval_ds is not None),
-                       max_length=args.max_seq_length, packing=args.packing, assistant_only_loss=answers_only)
+                       max_length=args.max_seq_length, packing=args.packing, packing_strategy=args.packing_strategy,
+                       assistant_only_loss=answers_only)
     model = training.load_model_for_training(args, device)
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=training.lora_config(args))

@@ -71,6 +71,12 @@ def test_sft_noquant_end_to_end(tmp_path, models, threads_data):
     assert last < first
 
 
+def test_packing(tmp_path, models, threads_data):
+    finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "2", "--packing")
+    summary = json.loads((tmp_path / "tuned" / "training_summary.json").read_text())
+    assert summary["steps"] == 2 and summary["train_loss"] > 0
+
+
 def test_answers_only_loss_masks_prompts(models):
     """With a shipped template the loss covers answers and their end-of-turn token, nothing else."""
     from transformers import AutoTokenizer
