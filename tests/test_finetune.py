@@ -145,3 +145,23 @@ def test_bad_input(tmp_path, models, threads_data):
     assert proc.returncode == 2 and "no_model" in proc.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "new-checkpoints").exists()
     assert sorted(p.name for p in (tmp_path / "tuned").iterdir()) == ["keep.txt"]
+
+
+def test_pad_token_is_never_a_word(tmp_path, models):
+    """A tokenizer without a pad token gets a reserved padding token, else its end token: never a word."""
+    from transformers import AutoTokenizer
+
+    from l2l.training import load_tokenizer_for_training
+
+    tok = AutoTokenizer.from_pretrained(models["chat"])
+    tok.pad_token = None
+    tok.save_pretrained(tmp_path / "nopad")
+    loaded = load_tokenizer_for_training(str(tmp_path / "nopad"), "right", False)
+    assert loaded.pad_token == "<pad>" and loaded.pad_token in loaded.all_special_tokens
+
+
+def test_base_model_template_without_markers_trains_whole_conversations(tmp_path, models, threads_data):
+    proc = finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "1", "--thread_template",
+                    "tokenizer")
+    assert "no {% generation %} markers: training on whole conversations" in proc.stderr
+    assert json.loads((tmp_path / "tuned" / "training_summary.json").read_text())["steps"] == 1
