@@ -41,15 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     training.check_arguments(args)
     opts = thread_options(args, args.dataset_name)
     opts.validate()
+    args.thread_template = opts.thread_template  # resolved default, for the model card
     device = device_for(args.cpu)
     tokenizer = training.load_tokenizer_for_training(args.base_model, args.padding, args.trust_remote_code)
     dsd, template = make(opts, tokenizer)
     if args.threads_output_name and training.is_main_process():
         save_dataset(dsd, args.threads_output_name, overwrite=True)
     tokenizer.chat_template = template
-    end = templates.end_of_turn(args.thread_template, tokenizer)
-    eos_ids = list(dict.fromkeys(i for i in (tokenizer.convert_tokens_to_ids(end) if end else None,
-                                             tokenizer.eos_token_id) if i is not None and i != tokenizer.unk_token_id))
+    eos_ids = templates.stop_token_ids(template, tokenizer)
 
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import has_generation_markers

@@ -84,7 +84,7 @@ def test_template_masks_cover_exactly_the_answers(models, name):
     enc = tok.apply_chat_template(msgs, chat_template=template, tokenize=True, return_dict=True,
                                   return_assistant_tokens_mask=True)
     ids, mask = enc["input_ids"], enc["assistant_masks"]
-    end = templates.end_of_turn(name, tok)
+    end = templates.end_of_turn(template, tok)
     answered = tok.decode([i for i, m in zip(ids, mask) if m])
     pad = " " if name == "llama2" else ""
     assert answered.replace(" ", "") == f"{pad}Goed, dank je.{pad}{end}{pad}Ook goed.{pad}{end}".replace(" ", "")

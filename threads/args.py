@@ -16,8 +16,9 @@ def add_thread_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base_dataset_id_field", default="message_id", help="Column with the message id. Default message_id.")
     g.add_argument("--base_dataset_parent_field", default="parent_id", help="Column with the parent id. Default parent_id.")
     g.add_argument("--base_dataset_role_field", default="role", help="Column with the author role (prompter/assistant). Default role.")
-    g.add_argument("--thread_template", default="llama3",
-                   help=f"Chat template: {', '.join(NAMES)} (the base model's own) or a Jinja file. Default llama3.")
+    g.add_argument("--thread_template", default=None,
+                   help=f"Chat template: {', '.join(NAMES)} (the base model's own) or a Jinja file. Default llama3 "
+                        "(DPO/ORPO with --adapter: the template saved with the adapter).")
     g.add_argument("--english_fraction", type=float, default=0.0,
                    help="Share of untranslated (English) threads to mix in against forgetting, e.g. 0.1.")
     g.add_argument("--source_dataset", default=None,
@@ -40,7 +41,7 @@ def thread_options(args: argparse.Namespace, dataset: str) -> ThreadOptions:
         fields=Fields(text=args.base_dataset_text_field, rank=args.base_dataset_rank_field,
                       id=args.base_dataset_id_field, parent=args.base_dataset_parent_field,
                       role=args.base_dataset_role_field),
-        thread_template=args.thread_template, english_fraction=args.english_fraction,
+        thread_template=args.thread_template or "llama3", english_fraction=args.english_fraction,
         source_dataset=args.source_dataset, english_instruction_prompt=args.english_instruction_prompt,
         translation_task_fraction=args.translation_task_fraction, translation_task_prompt=args.translation_task_prompt,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, max_samples=args.max_samples,

@@ -106,9 +106,10 @@ def _splits(result: dict[str, list[dict]], opts: ThreadOptions, rng: random.Rand
         counts = {}
         for t in threads:
             counts[t["origin"]] = counts.get(t["origin"], 0) + 1
-        log(f"{split}: {len(threads)} threads (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")")
+        noun = "pairs" if threads and threads[0]["origin"] == "preference" else "threads"
+        log(f"{split}: {len(threads)} {noun} (" + ", ".join(f"{k}: {v}" for k, v in counts.items()) + ")")
     if not any(result.values()):
-        raise UsageError(f"no threads could be built from {opts.dataset}")
+        raise UsageError(f"nothing could be built from {opts.dataset}: no complete thread or ranked pair")
     return result
 
 
@@ -127,8 +128,40 @@ def render(threads: dict[str, list[dict]], template: str, tokenizer):
 
 def make(opts: ThreadOptions, tokenizer):
     template = templates.load(opts.thread_template, tokenizer)
-    missing = templates.missing_tokens(template, tokenizer) if opts.thread_template in templates.END_OF_TURN else []
+    missing = templates.missing_tokens(template, tokenizer) if opts.thread_template in templates.SHIPPED else []
     if missing:
         log(f"note: the {opts.thread_template} template's {', '.join(missing)} are not single tokens of this "
             "model; they will be spelled out in pieces (consider --thread_template tokenizer or chatml)")
     return render(build_threads(opts), template, tokenizer), template
+
+
+def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int | None = None) -> dict[str, list[dict]]:
+    """Preference pairs per split (prompt/chosen/rejected), prompts fitted to max_prompt_length."""
+    from .preference import fit_prompt, preference_rows
+
+    opts.validate()
+    if opts.english_fraction or opts.translation_task_fraction:
+        raise UsageError("--english_fraction and --translation_task_fraction apply to threads, not preference pairs")
+    ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
+    columns = next(iter(ds.values())).column_names
+    result = {}
+    dropped = 0
+    for split, data in ds.items():
+        pairs = []
+        for pair in preference_rows(data.to_list(), columns, opts.fields, opts.instruction_prompt):
+            fitted = fit_prompt(pair, count_tokens, max_prompt_length) if count_tokens else pair
+            if fitted is None:
+                dropped += 1
+                continue
+            pairs.append({**fitted, "origin": "preference"})
+        result[split] = pairs
+    if dropped:
+        log(f"{dropped} pairs left out: their last question alone is longer than --max_prompt_length")
+    return _splits(result, opts, random.Random(opts.seed))
+
+
+def pairs_dataset(pairs: dict[str, list[dict]]):
+    import datasets
+
+    return datasets.DatasetDict({split: datasets.Dataset.from_list(
+        [{k: p[k] for k in ("id", "prompt", "chosen", "rejected")} for p in items]) for split, items in pairs.items()})

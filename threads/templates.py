@@ -11,8 +11,8 @@ from pathlib import Path
 from l2l.cli import UsageError
 
 FOLDER = Path(__file__).resolve().parent / "templates"
-NAMES = ("llama3", "llama2", "chatml", "phi3", "tokenizer")
-END_OF_TURN = {"llama3": "<|eot_id|>", "chatml": "<|im_end|>", "phi3": "<|end|>", "llama2": None}  # None: eos
+SHIPPED = ("llama3", "llama2", "chatml", "phi3")
+NAMES = SHIPPED + ("tokenizer",)
 
 
 def load(name_or_file: str, tokenizer=None) -> str:
@@ -23,7 +23,7 @@ def load(name_or_file: str, tokenizer=None) -> str:
             raise UsageError("--thread_template tokenizer: the base model's tokenizer has no chat template; "
                              f"use one of {', '.join(NAMES[:-1])} or a Jinja file")
         return template
-    if name_or_file in END_OF_TURN:
+    if name_or_file in SHIPPED:
         return (FOLDER / f"{name_or_file}.jinja").read_text(encoding="utf-8")
     path = Path(name_or_file)
     if path.is_file():
@@ -31,10 +31,20 @@ def load(name_or_file: str, tokenizer=None) -> str:
     raise UsageError(f"--thread_template {name_or_file!r} is neither a template name ({', '.join(NAMES)}) nor a file")
 
 
-def end_of_turn(name_or_file: str, tokenizer) -> str | None:
-    """The token that ends an assistant turn (what generation must stop on)."""
-    token = END_OF_TURN.get(name_or_file)
-    return token or getattr(tokenizer, "eos_token", None)
+def end_of_turn(template: str, tokenizer) -> str | None:
+    """The token that ends an assistant turn (what generation must stop on): a known end-of-turn marker the
+    template text uses, else the tokenizer's end token."""
+    for token in ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"):
+        if token in template:
+            return token
+    return getattr(tokenizer, "eos_token", None)
+
+
+def stop_token_ids(template: str, tokenizer) -> list[int]:
+    """Ids generation should stop on: the end-of-turn token and the end token."""
+    end = end_of_turn(template, tokenizer)
+    ids = (tokenizer.convert_tokens_to_ids(end) if end else None, tokenizer.eos_token_id)
+    return list(dict.fromkeys(i for i in ids if i is not None and i != tokenizer.unk_token_id))
 
 
 def missing_tokens(template: str, tokenizer) -> list[str]:

@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Teach a chat model preferred answers over rejected ones with DPO, on pairs from OASST ranks.
+
+    python finetune_dpo.py tuned_model dataset_name instruction_prompt [--adapter SFT_ADAPTER] [flags]
+"""
+
+from l2l.cli import run
+from l2l.preference_training import main as preference_main
+
+
+def main(argv=None) -> int:
+    return preference_main(argv, "dpo", "finetune_dpo.py", __doc__.split("\n\n")[0], default_beta=0.1)
+
+
+if __name__ == "__main__":
+    run(main)
