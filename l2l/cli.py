@@ -31,7 +31,10 @@ def log(msg: str) -> None:
 
 def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
     """Run a script's main(): UsageError -> one line on stderr and exit 2; Ctrl-C -> exit 130."""
+    import logging
+
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # its CPU-kernel notice on import is harmless
     try:
         code = main(argv)
     except UsageError as e:

@@ -14,6 +14,7 @@ def quiet_transformers() -> None:
     import transformers
 
     warnings.filterwarnings("ignore", message="Recommended: pip install sacremoses")  # Marian tokenizers
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing. is deprecated")  # raised inside peft
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
 

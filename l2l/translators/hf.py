@@ -13,21 +13,34 @@ from ..modeling import load_model, load_tokenizer
 from .base import PairUnavailable, Translator, register
 
 
-def new_token_caps(input_lengths: list[int], max_length: int | None, slack: int = 16) -> list[int]:
+def new_token_caps(input_lengths: list[int], max_length: int | None, slack: int = 16,
+                   limit: int | None = None) -> list[int]:
     """How many tokens each piece may generate: --max_length, else twice its input plus some slack.
 
     The batch generates up to the largest cap and each row is then cut at its own. Greedy decoding of a row
     does not depend on the other rows, so a piece translates the same whatever it is batched with: shards,
     resumed runs and batch sizes give identical output.
     """
-    return [max_length or 2 * int(n) + slack for n in input_lengths]
+    caps = [max_length or 2 * int(n) + slack for n in input_lengths]
+    return [min(c, limit) for c in caps] if limit else caps
 
 
-def generate_capped(model, enc, input_lengths: list[int], options, slack: int = 16, **kwargs):
-    """Greedy (or beam) generation up to the largest cap; returns the output ids and each row's cap."""
+def position_limit(model, used: int = 0) -> int | None:
+    """How many more tokens the model's (decoder) position table allows, when it has one (T5 has none)."""
+    config = model.config
+    for name in ("max_target_positions", "max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return max(1, value - used)
+    return None
+
+
+def generate_capped(model, enc, input_lengths: list[int], options, slack: int = 16, used: int = 1, **kwargs):
+    """Greedy (or beam) generation up to the largest cap; returns the output ids and each row's cap.
+    `used`: positions the output already takes (decoder prefix, or the prompt of a decoder-only model)."""
     import torch
 
-    caps = new_token_caps(input_lengths, options.max_length, slack)
+    caps = new_token_caps(input_lengths, options.max_length, slack, position_limit(model, used))
     with torch.inference_mode():
         out = model.generate(**enc, max_new_tokens=max(caps), num_beams=options.num_beams, do_sample=False, **kwargs)
     return out, caps
@@ -133,7 +146,7 @@ class HFSeq2Seq(Translator):
         self.load()
         enc = self.encode(texts, source, target).to(self._model.device)
         out, caps = generate_capped(self._model, enc, enc["attention_mask"].sum(dim=1).tolist(), self.options,
-                                    **self.generate_kwargs(source, target))
+                                    used=self.decoder_prefix, **self.generate_kwargs(source, target))
         skip = self.language_token_ids()
         # rows start with the decoder prefix; each is cut at its own cap (see new_token_caps)
         return [self.tokenizer.decode([t for t in seq[:self.decoder_prefix + cap].tolist() if t not in skip],

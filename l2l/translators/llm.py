@@ -103,7 +103,7 @@ class ChatLLM(Translator):
         prompts = [self.render(t, source, target) for t in texts]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._model.device)
         out, caps = generate_capped(self._model, enc, self.count_tokens(texts), self.options, slack=32,
-                                    pad_token_id=self.tokenizer.pad_token_id)
+                                    used=enc["input_ids"].shape[1], pad_token_id=self.tokenizer.pad_token_id)
         new = out[:, enc["input_ids"].shape[1]:]
         return [self.tokenizer.decode(seq[:cap], skip_special_tokens=True).strip() for seq, cap in zip(new, caps)]
 

@@ -1,0 +1,114 @@
+"""Loading a tuned model for chat (an adapter folder or Hub id, its base found from the adapter config, or a
+full model) and answering conversations: exactly the newly generated tokens, decoded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cli import UsageError, log
+
+
+@dataclass
+class GenerationOptions:
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    def kwargs(self) -> dict:
+        if self.temperature <= 0:
+            return {"do_sample": False, "repetition_penalty": self.repetition_penalty}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p,
+                "repetition_penalty": self.repetition_penalty}
+
+
+def adapter_base(model_name: str) -> str | None:
+    """The base model of a LoRA adapter (folder or Hub id), or None when model_name is a full model."""
+    local = Path(model_name)
+    if local.is_dir():
+        cfg = local / "adapter_config.json"
+        if not cfg.exists():
+            return None
+        return json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    try:
+        from peft import PeftConfig
+
+        return PeftConfig.from_pretrained(model_name).base_model_name_or_path
+    except Exception:  # not an adapter (or unreachable): treated as a full model
+        return None
+
+
+class ChatModel:
+    def __init__(self, model_name: str, *, cpu: bool = False, quant4: bool = False, thread_template: str | None = None,
+                 base_model: str | None = None, trust_remote_code: bool = False):
+        import transformers
+
+        from threads import templates
+
+        from .modeling import device_for, load_model, load_tokenizer
+
+        self.device = device_for(cpu)
+        base = base_model or adapter_base(model_name)
+        self.is_adapter = base is not None
+        tok_source = model_name
+        try:
+            self.tokenizer = load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
+        except UsageError:
+            if not self.is_adapter:
+                raise
+            self.tokenizer = load_tokenizer(base, trust_remote_code=trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        model = load_model(transformers.AutoModelForCausalLM, base or model_name, device=self.device, quant4=quant4,
+                           trust_remote_code=trust_remote_code)
+        if self.is_adapter:
+            from peft import PeftModel
+
+            try:
+                model = PeftModel.from_pretrained(model, model_name)
+            except (OSError, ValueError) as e:
+                raise UsageError(f"cannot load adapter {model_name}: {(str(e).splitlines() or [''])[0]}") from e
+            model.eval()
+        self.model = model
+        if thread_template:
+            self.template = templates.load(thread_template, self.tokenizer)
+        elif getattr(self.tokenizer, "chat_template", None):
+            self.template = self.tokenizer.chat_template
+        else:
+            log("note: the model has no chat template; using llama3 (choose with --thread_template)")
+            self.template = templates.load("llama3")
+        self.stop_ids = templates.stop_token_ids(self.template, self.tokenizer)
+        saved = Path(model_name) / "generation_config.json"
+        if saved.exists():  # finetune.py saves the stop tokens it trained
+            eos = json.loads(saved.read_text()).get("eos_token_id")
+            for i in eos if isinstance(eos, list) else [eos]:
+                if i is not None and i not in self.stop_ids:
+                    self.stop_ids.append(i)
+
+    def encode(self, conversations: list[list[dict]]):
+        prompts = [self.tokenizer.apply_chat_template(c, chat_template=self.template, tokenize=False,
+                                                      add_generation_prompt=True) for c in conversations]
+        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+
+    def answer(self, conversations: list[list[dict]], options: GenerationOptions, streamer=None) -> list[str]:
+        """One answer per conversation: the new tokens only, decoded whole (no prompt echo, no cut words)."""
+        import torch
+        from transformers import set_seed
+
+        if options.seed is not None:
+            set_seed(options.seed)
+        enc = self.encode(conversations)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, max_new_tokens=options.max_new_tokens, eos_token_id=self.stop_ids,
+                                      pad_token_id=self.tokenizer.pad_token_id, streamer=streamer, **options.kwargs())
+        new = out[:, enc["input_ids"].shape[1]:]
+        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+
+    def streamer(self):
+        from transformers import TextStreamer
+
+        return TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Merge a LoRA adapter into its base model and save a standalone model (safetensors + tokenizer).
+
+    python merge_adapter.py ./llama3-nl ./llama3-nl-merged [--cpu] [--push_to_hub]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from l2l.cli import Parser, UsageError, add_hub_args, log, run
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="merge_adapter.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_name", help="The adapter: a folder or Hub id (its base model is read from its config).")
+    p.add_argument("output_name", help="Folder for the merged model (a Hub repo id too with --push_to_hub).")
+    p.add_argument("--base_model", default=None, help="Override the adapter's base model.")
+    p.add_argument("--cpu", action="store_true", help="Merge on the CPU (the model is loaded unquantized).")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+                   help="Weights of the merged model. Default auto: float32 on CPU, bf16/fp16 on GPU.")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
+    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_hub_args(p, "merged model")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from l2l.inference import adapter_base
+    from l2l.io import check_output_free
+
+    check_output_free(args.output_name, args.overwrite)
+    base = args.base_model or adapter_base(args.model_name)
+    if base is None:
+        raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")
+    import tempfile
+
+    import torch
+    import transformers
+    from peft import PeftModel
+
+    from l2l.modeling import device_for, load_model, load_tokenizer
+
+    device = device_for(args.cpu)
+    dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
+    model = load_model(transformers.AutoModelForCausalLM, base, device=device, dtype=dtype,
+                       trust_remote_code=args.trust_remote_code)  # never quantized: merging needs real weights
+    try:
+        model = PeftModel.from_pretrained(model, args.model_name)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot load adapter {args.model_name}: {(str(e).splitlines() or [''])[0]}") from e
+    merged = model.merge_and_unload()
+    try:
+        tokenizer = load_tokenizer(args.model_name, trust_remote_code=args.trust_remote_code)
+    except UsageError:
+        tokenizer = load_tokenizer(base, trust_remote_code=args.trust_remote_code)
+    out = Path(args.output_name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    merged.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    gen = Path(args.model_name) / "generation_config.json"
+    if gen.exists():  # the stop tokens finetune.py trained
+        (tmp / "generation_config.json").write_bytes(gen.read_bytes())
+    import os
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log(f"merged {args.model_name} into {base}: {out}")
+    if args.push_to_hub:
+        from l2l.training import push_adapter
+
+        push_adapter(out, args.output_name, args.private)
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
