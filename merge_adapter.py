@@ -36,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     base = args.base_model or adapter_base(args.model_name)
     if base is None:
         raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")
-    import tempfile
-
     import torch
     import transformers
     from peft import PeftModel
@@ -57,20 +55,16 @@ def main(argv: list[str] | None = None) -> int:
         tokenizer = load_tokenizer(args.model_name, trust_remote_code=args.trust_remote_code)
     except UsageError:
         tokenizer = load_tokenizer(base, trust_remote_code=args.trust_remote_code)
+    from l2l.io import replace_dir, temp_dir_beside
+
     out = Path(args.output_name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    tmp = temp_dir_beside(out)
     merged.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     gen = Path(args.model_name) / "generation_config.json"
     if gen.exists():  # the stop tokens finetune.py trained
         (tmp / "generation_config.json").write_bytes(gen.read_bytes())
-    import os
-    import shutil
-
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    replace_dir(tmp, out)
     log(f"merged {args.model_name} into {base}: {out}")
     if args.push_to_hub:
         from l2l.training import push_adapter

