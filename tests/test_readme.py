@@ -1,0 +1,81 @@
+"""Every command in the README is accepted by the script it calls, so the README cannot rot: each `python
+script.py ...` / `python -m ...` line (Colab `!python`, `accelerate launch`, pipes and loops included) is
+parsed with that script's own argument parser. The commands that run offline are run for real elsewhere
+(the quickstart test runs the README's first command)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import pytest
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def parsers():
+    import benchmark
+    import combine_checkpoints
+    import finetune
+    import merge_adapter
+    import run_inference
+    import translate
+    from l2l import assets
+    from l2l.preference_training import build_parser as preference
+    from threads.__main__ import build_parser as threads
+
+    return {"translate.py": translate.build_parser, "combine_checkpoints.py": combine_checkpoints.build_parser,
+            "finetune.py": finetune.build_parser, "finetune_dpo.py": lambda: preference("finetune_dpo.py", "", 0.1),
+            "finetune_orpo.py": lambda: preference("finetune_orpo.py", "", 0.1),
+            "run_inference.py": run_inference.build_parser, "merge_adapter.py": merge_adapter.build_parser,
+            "benchmark.py": benchmark.build_parser, "-m threads": threads, "-m l2l.assets": assets.build_parser}
+
+
+def shell_blocks() -> list[str]:
+    """The fenced blocks holding commands (```bash, ```sh, ```python or untagged; ```text is a synopsis)."""
+    blocks, current, lang = [], None, None
+    for line in README.splitlines():
+        if line.startswith("```"):
+            if current is None:
+                current, lang = [], line[3:].strip()
+            else:
+                if lang in ("", "bash", "sh", "python"):
+                    blocks.append("\n".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for block in shell_blocks():
+        text = re.sub(r"\\\n\s*", " ", block)  # join continued lines
+        for line in text.splitlines():
+            line = line.split(" #")[0]  # a comment after the command
+            for m in re.finditer(r"(?:^|[\s!|;&])python (-m [\w.]+|[\w]+\.py)(.*?)(?=\s*(?:\||;|&&|&\s|&$|$))", line):
+                commands.append(f"{m.group(1)}{m.group(2)}")
+            for m in re.finditer(r"accelerate launch .*?(\w+\.py)(.*?)(?=\s*(?:\||;|&&|$))", line):
+                commands.append(f"{m.group(1)}{m.group(2)}")
+    return commands
+
+
+COMMANDS = readme_commands()
+
+
+def test_readme_starts_with_the_two_commands():
+    first_block = shell_blocks()[0]
+    assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make quickstart", "make test"]
+    assert len(COMMANDS) >= 30  # the recipes are all found
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_parses(command):
+    table = parsers()
+    script = next(k for k in table if command.startswith(k))
+    argv = shlex.split(command[len(script):].replace("$i", "0"))
+    try:
+        table[script]().parse_args(argv)
+    except SystemExit as e:
+        pytest.fail(f"README command rejected by {script} (exit {e.code}): {command}")
