@@ -80,3 +80,46 @@ def test_easy_negative_is_the_farthest_positive(tmp_path):
     assert load_records(tmp_path / "out")  # the threads file feeds finetune.py's messages format
     bad = run_cli("add_easy_negatives.py", write_jsonl(tmp_path / "x.jsonl", [{"q": 1}]), tmp_path / "o2")
     assert bad.returncode == 2 and "DPR-style" in bad.stderr and not (tmp_path / "o2").exists()
+
+
+CORPUS = [
+    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by the company of the engineer "
+    "Gustave Eiffel and built between 1887 and 1889 as the entrance arch to the 1889 World's Fair. It is 330 metres tall "
+    "and was the tallest man-made structure in the world until 1930. Millions of people visit it every year.",
+    "Honey bees live in colonies with one queen, thousands of female workers and a few hundred male drones. The workers "
+    "collect nectar and pollen, build the comb and care for the young.",
+    "Too short to use.",
+    "The Amazon rainforest covers much of the Amazon basin of South America. It is the largest tropical rainforest in "
+    "the world and home to millions of species.",
+]
+
+
+def test_generate_synthetic_resumes_and_feeds_translate(tmp_path, models):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(CORPUS) + "\n")
+    ckpt = tmp_path / "syn"
+    args = ["generate_synthetic.py", corpus, ckpt, "--model_name", models["chat"], "--temperature", "0",
+            "--max_new_tokens", "8", "--min_words", "10", "--multi_turn_fraction", "0.34", "--checkpoint_n", "2"]
+    proc = run_cli(*args, check=True)
+    assert "done: 3 paragraphs written" in proc.stderr
+    chunks = sorted(ckpt.glob("chunk-*.json"))
+    assert len(chunks) == 2
+    again = run_cli(*args, check=True)
+    assert "nothing to generate: 3 paragraphs already" in again.stderr
+    chunks[1].unlink()  # lose a checkpoint: only its paragraph is generated again
+    redo = run_cli(*args, check=True)
+    assert "done: 1 paragraphs written" in redo.stderr
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / "ds", check=True)
+    rows = load_records(tmp_path / "ds")["train"]
+    assert [r["id"] for r in rows] == ["0", "1", "3"]  # paragraph 2 is too short
+    kinds = {r["id"]: r["kind"] for r in rows}
+    assert kinds == {"0": "conversation", "1": "qa", "3": "qa"}  # the longest paragraph is the conversation
+    conv = rows[0]["messages"]
+    assert [m["role"] for m in conv] == ["user", "assistant"] * 3 and all(m["content"] for m in conv)
+    assert [m["role"] for m in rows[1]["messages"]] == ["user", "assistant"]
+    assert rows[1]["paragraph"] == CORPUS[1]  # short enough to keep whole
+    # the output is a dataset translate.py reads (messages conversations)
+    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "t", "--base_dataset", tmp_path / "ds",
+            "--source_lang", "en", check=True)
+    bad = run_cli("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"], "--answer_prompt", "{question}")
+    assert bad.returncode == 2 and "{paragraph}" in bad.stderr and not (tmp_path / "x").exists()
