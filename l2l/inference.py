@@ -43,7 +43,7 @@ def adapter_base(model_name: str) -> str | None:
 
 class ChatModel:
     def __init__(self, model_name: str, *, cpu: bool = False, quant4: bool = False, thread_template: str | None = None,
-                 base_model: str | None = None, trust_remote_code: bool = False):
+                 base_model: str | None = None, trust_remote_code: bool = False, chat_template: str | None = None):
         import transformers
 
         from threads import templates
@@ -74,7 +74,9 @@ class ChatModel:
                 raise UsageError(f"cannot load adapter {model_name}: {(str(e).splitlines() or [''])[0]}") from e
             model.eval()
         self.model = model
-        if thread_template:
+        if chat_template:
+            self.template = chat_template
+        elif thread_template:
             self.template = templates.load(thread_template, self.tokenizer)
         elif getattr(self.tokenizer, "chat_template", None):
             self.template = self.tokenizer.chat_template

@@ -123,3 +123,76 @@ def test_generate_synthetic_resumes_and_feeds_translate(tmp_path, models):
             "--source_lang", "en", check=True)
     bad = run_cli("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"], "--answer_prompt", "{question}")
     assert bad.returncode == 2 and "{paragraph}" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_fidelity_prefers_the_target_language():
+    pytest.importorskip("lingua")
+    from evaluate_model import fidelity
+
+    portuguese = ["Lisboa é a capital de Portugal e a maior cidade do país.", "Eu gosto muito de ler livros à noite."]
+    english = ["Lisbon is the capital of Portugal and its largest city.", "I really like reading books at night."]
+    assert fidelity(portuguese, "pt-BR") == 1.0
+    assert fidelity(english, "pt-BR") == 0.0  # answers in the wrong language score lower
+    assert fidelity(portuguese[:1] + english[:1], "pt-BR") == 0.5
+
+
+def test_evaluate_model_against_direct_computation(tmp_path, models):
+    import math
+
+    import datasets
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from threads.templates import load
+
+    template = load("chatml")
+    tok = AutoTokenizer.from_pretrained(models["chat"])
+    torch.manual_seed(5)
+    tuned = tmp_path / "tuned"
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(models["chat"]),
+                                LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    peft_model.save_pretrained(tuned)
+    tok.chat_template = template
+    tok.save_pretrained(tuned)
+    threads = [[{"role": "user", "content": f"Vraag {i}?"}, {"role": "assistant", "content": f"Antwoord nummer {i}."}]
+               for i in range(6)]
+    ds = tmp_path / "threads"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list([{"messages": t} for t in threads[:4]]),
+                          "validation": datasets.Dataset.from_list([{"messages": t} for t in threads[4:]])}).save_to_disk(str(ds))
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text(json.dumps({"question": "Vraag 4?", "choices": ["Antwoord nummer 4.", "Nee"], "answer": 0}) + "\n"
+                  + json.dumps({"question": "Vraag 5?", "choices": ["Ja", "Antwoord nummer 5."], "answer": "B"}) + "\n")
+    out = tmp_path / "eval"
+    run_cli("evaluate_model.py", models["chat"], tuned, "--dataset", ds, "--target_lang", "nl", "--n_prompts", "2",
+            "--max_new_tokens", "5", "--choices_file", mc, "--output_dir", out, check=True)
+    res = {r["model"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+
+    def direct(model):
+        def lp(messages):
+            enc = tok.apply_chat_template(messages, chat_template=template, tokenize=True, return_dict=True,
+                                          return_assistant_tokens_mask=True)
+            ids = torch.tensor([enc["input_ids"]])
+            with torch.no_grad():
+                logp = torch.log_softmax(model(ids).logits[0, :-1], -1).gather(1, ids[0, 1:, None])[:, 0]
+            m = torch.tensor(enc["assistant_masks"][1:], dtype=torch.bool)
+            return float(logp[m].sum()), int(m.sum())
+        scores = [lp(t) for t in threads[4:]]
+        ppl = math.exp(-sum(s for s, _ in scores) / sum(n for _, n in scores))
+        acc = 0
+        for q, choices, answer in (("Vraag 4?", ["Antwoord nummer 4.", "Nee"], 0), ("Vraag 5?", ["Ja", "Antwoord nummer 5."], 1)):
+            s = [lp([{"role": "user", "content": q}, {"role": "assistant", "content": c}])[0] for c in choices]
+            acc += int(max(range(2), key=s.__getitem__) == answer)
+        return ppl, acc / 2
+
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(models["chat"]).eval()
+    with_adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(models["chat"]), tuned).eval()
+    for name, model in (("base", base), ("tuned", with_adapter)):  # separate copies: peft patches its base in place
+        ppl, acc = direct(model)
+        assert res[name]["perplexity"] == pytest.approx(ppl, rel=1e-4)
+        assert res[name]["mc:mc.jsonl"] == acc
+        assert len(res[name]["answers"]) == 2 and 0.0 <= res[name]["fidelity"] <= 1.0
+    assert res["base"]["perplexity"] != pytest.approx(res["tuned"]["perplexity"], rel=1e-3)
+    assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG" and "| perplexity |" in (out / "results.md").read_text()

@@ -1,0 +1,249 @@
+#!/usr/bin/env python
+"""The base model and the tuned adapter side by side (the Arabic BARKA project's table): held-out perplexity
+of target-language threads, the share of answers in the target language, and multiple-choice accuracy.
+
+    python evaluate_model.py NousResearch/Meta-Llama-3-8B-Instruct ./llama3-nl --dataset ./oasst1_nl --target_lang nl
+    python evaluate_model.py ./base ./tuned --dataset ./threads --target_lang pt-BR --choices_file mc_pt.jsonl
+
+- perplexity: exp of the mean loss on the answer tokens of held-out threads (the validation or test split, or
+  --eval_fraction of train), both models scored with the same chat template (the tuned model's);
+- fidelity: answers are generated for the first question of --n_prompts held-out threads, and an offline
+  language identifier (lingua) says which share is in --target_lang;
+- multiple choice: JSONL files of {question, choices, answer (index or letter)}: the choice with the highest
+  log-likelihood as the answer, accuracy against the key;
+- lm-evaluation-harness tasks with --lm_eval_tasks, when that package (and its data) is available.
+Results: a printed table, results.md, results.json and chart.png in --output_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from l2l.cli import Parser, UsageError, log, positive_int, run
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="evaluate_model.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("base_model", help="The base model (Hub id or folder).")
+    p.add_argument("tuned_model", help="The tuned adapter (or a full tuned model).")
+    p.add_argument("--dataset", required=True, help="Target-language data: translated dataset or threads.")
+    p.add_argument("--target_lang", required=True, help="The language answers should be in (nl, pt-BR...).")
+    p.add_argument("--instruction_prompt", default=None, help="System prompt for every thread.")
+    p.add_argument("--eval_fraction", type=float, default=0.1,
+                   help="Held-out share of train when the dataset has no validation/test split. Default 0.1.")
+    p.add_argument("--n_threads", type=positive_int, default=200, help="Held-out threads for perplexity. Default 200.")
+    p.add_argument("--n_prompts", type=positive_int, default=50, help="Questions answered for fidelity. Default 50.")
+    p.add_argument("--max_new_tokens", type=positive_int, default=128, help="Default 128.")
+    p.add_argument("--max_seq_length", type=positive_int, default=1024, help="Longest scored thread. Default 1024.")
+    p.add_argument("--choices_file", action="append", default=[], help="Multiple-choice JSONL (repeatable).")
+    p.add_argument("--lm_eval_tasks", default=None, help="Comma-separated lm-evaluation-harness tasks (optional).")
+    p.add_argument("--thread_template", default=None, help="Chat template for both models (default: the tuned one's).")
+    p.add_argument("--output_dir", default="evaluation_results", help="Default evaluation_results.")
+    p.add_argument("--seed", type=int, default=42, help="Default 42.")
+    p.add_argument("--quant4", action="store_true", help="Load the models in 4 bits.")
+    p.add_argument("--cpu", action="store_true", help="Use the CPU even when a GPU is available.")
+    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    return p
+
+
+def read_choices(path: str) -> list[dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"--choices_file {path}: no such file")
+    items = []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            choices, answer = row["choices"], row["answer"]
+            if isinstance(answer, str):
+                answer = "ABCDEFGHIJ".index(answer.strip().upper()) if len(answer.strip()) == 1 else choices.index(answer)
+            if not (isinstance(row["question"], str) and isinstance(choices, list) and 0 <= int(answer) < len(choices)):
+                raise ValueError
+        except (json.JSONDecodeError, KeyError, ValueError, TypeError):
+            raise UsageError(f"--choices_file {path}, line {n}: expected question, choices and answer (index or letter)") from None
+        items.append({"question": row["question"], "choices": [str(c) for c in choices], "answer": int(answer)})
+    if not items:
+        raise UsageError(f"--choices_file {path} is empty")
+    return items
+
+
+def held_out(args) -> list[list[dict]]:
+    from threads.make import ThreadOptions, build_threads
+
+    opts = ThreadOptions(dataset=args.dataset, instruction_prompt=args.instruction_prompt, seed=args.seed,
+                         trust_remote_code=args.trust_remote_code)
+    splits = build_threads(opts)
+    for name in ("validation", "test"):
+        if splits.get(name):
+            return [t["messages"] for t in splits[name][: args.n_threads]]
+    import random
+
+    from threads.make import _splits  # the same seeded split as python -m threads --val_fraction
+
+    opts.val_fraction = args.eval_fraction
+    return [t["messages"] for t in _splits({"train": splits["train"]}, opts, random.Random(args.seed))["validation"]][: args.n_threads]
+
+
+def answer_logprob(chat, messages: list[dict], max_len: int) -> tuple[float, int]:
+    """Sum of log-probabilities of the assistant tokens of a conversation, and their count."""
+    import torch
+
+    enc = chat.tokenizer.apply_chat_template(messages, chat_template=chat.template, tokenize=True, return_dict=True,
+                                             return_assistant_tokens_mask=True)
+    ids, mask = enc["input_ids"][:max_len], enc["assistant_masks"][:max_len]
+    if not any(mask):  # a template without generation markers: score everything after the first turn
+        mask = [1] * len(ids)
+    x = torch.tensor([ids], device=chat.model.device)
+    with torch.inference_mode():
+        logits = chat.model(x).logits[0, :-1].float()
+    logp = torch.log_softmax(logits, -1).gather(1, x[0, 1:, None])[:, 0]
+    m = torch.tensor(mask[1:], device=logp.device, dtype=torch.bool)
+    return float(logp[m].sum()), int(m.sum())
+
+
+def perplexity(chat, threads, max_len: int) -> float | None:
+    total, n = 0.0, 0
+    for t in threads:
+        lp, k = answer_logprob(chat, t, max_len)
+        total, n = total + lp, n + k
+    return math.exp(-total / n) if n else None
+
+
+def fidelity(answers: list[str], target: str) -> float | None:
+    """Share of answers an offline language identifier recognises as `target`."""
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    from l2l import languages
+
+    code = languages.validate(target).language
+    try:
+        want = IsoCode639_1.from_str(code)
+    except (ValueError, AttributeError):
+        raise UsageError(f"the language identifier does not know {target!r}") from None
+    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    texts = [a for a in answers if a.strip()]
+    if not texts:
+        return 0.0
+    hits = 0
+    for text in texts:
+        lang = detector.detect_language_of(text)
+        hits += lang is not None and lang.iso_code_639_1 == want
+    return hits / len(answers)
+
+
+def multiple_choice(chat, items: list[dict], system: str | None, max_len: int) -> float:
+    correct = 0
+    for it in items:
+        prompt = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": it["question"]}]
+        scores = [answer_logprob(chat, prompt + [{"role": "assistant", "content": c}], max_len)[0] for c in it["choices"]]
+        correct += max(range(len(scores)), key=scores.__getitem__) == it["answer"]
+    return correct / len(items)
+
+
+def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
+    try:
+        import lm_eval
+    except ImportError:
+        log("lm-evaluation-harness is not installed: its tasks are skipped (pip install lm-eval)")
+        return {}
+    args = f"pretrained={base},peft={model_name}" if base else f"pretrained={model_name}"
+    try:
+        out = lm_eval.simple_evaluate(model="hf", model_args=args, tasks=tasks.split(","), device=device)
+    except Exception as e:  # its data comes from the Hub: offline it fails, and the rest of the table stands
+        log(f"lm-evaluation-harness failed: {(str(e).splitlines() or [''])[0]}")
+        return {}
+    return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
+
+
+def evaluate(name: str, model: str, args, template: str | None, threads, prompts, choice_sets, base: str | None):
+    from l2l.inference import ChatModel, GenerationOptions
+
+    log(f"== {name}: {model}")
+    chat = ChatModel(model, cpu=args.cpu, quant4=args.quant4, chat_template=template,
+                     thread_template=None if template else args.thread_template, base_model=base,
+                     trust_remote_code=args.trust_remote_code)
+    row = {"model": name, "path": model, "perplexity": perplexity(chat, threads, args.max_seq_length)}
+    answers = []
+    opts = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=0, seed=args.seed)
+    for b in range(0, len(prompts), 8):
+        answers += chat.answer(prompts[b:b + 8], opts)
+    row["fidelity"] = fidelity(answers, args.target_lang)
+    row["answers"] = answers
+    for path, items in choice_sets.items():
+        row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, args.instruction_prompt, args.max_seq_length)
+    if args.lm_eval_tasks:
+        row.update(lm_eval(model, base, args.lm_eval_tasks, chat.device))
+    del chat
+    return row, template
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from l2l import languages
+    from l2l.inference import adapter_base
+
+    languages.validate(args.target_lang, "--target_lang")
+    choice_sets = {path: read_choices(path) for path in args.choices_file}
+    threads = held_out(args)
+    if not threads:
+        raise UsageError(f"no held-out threads in {args.dataset}")
+    prompts = [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")]
+               for t in threads[: args.n_prompts]]
+    from threads import templates
+
+    template = None  # with --thread_template each model loads it by name
+    if not args.thread_template:
+        from l2l.modeling import load_tokenizer
+
+        tok = load_tokenizer(args.tuned_model, trust_remote_code=args.trust_remote_code)
+        template = tok.chat_template or templates.load("llama3")
+    rows = []
+    base_of_tuned = adapter_base(args.tuned_model)
+    for name, model, base in (("base", args.base_model, None), ("tuned", args.tuned_model,
+                                                                  args.base_model if base_of_tuned else None)):
+        row, _ = evaluate(name, model, args, template, threads, prompts, choice_sets, base)
+        rows.append(row)
+    write_results(rows, args, len(threads), len(prompts))
+    return 0
+
+
+def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from l2l.io import atomic_write_text
+
+    metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
+    lines = [f"Evaluation on {args.dataset} ({n_threads} held-out threads, {n_prompts} prompts), target {args.target_lang}",
+             "", "| metric | base | tuned |", "|---|---|---|"]
+    for k in metrics:
+        vals = [r.get(k) for r in rows]
+        lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + " |")
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.md", text + "\n")
+    atomic_write_text(out / "results.json", json.dumps({"dataset": args.dataset, "target_lang": args.target_lang,
+                                                        "results": rows}, ensure_ascii=False, indent=1))
+    shown = [k for k in metrics if all(isinstance(r.get(k), float) for r in rows)]
+    fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.2 * max(1, len(shown)), 3.5))
+    for ax, k in zip(axes if len(shown) > 1 else [axes], shown):
+        ax.bar([r["model"] for r in rows], [r[k] for r in rows], color=["#999999", "#3366cc"])
+        ax.set_title(k, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "chart.png", dpi=100)
+    plt.close(fig)
+    log(f"results in {out}/ (results.md, results.json, chart.png)")
+
+
+if __name__ == "__main__":
+    run(main)
