@@ -15,8 +15,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def parsers():
+    import add_easy_negatives
     import benchmark
     import combine_checkpoints
+    import dataset_stats
+    import evaluate_model
+    import generate_synthetic
     import finetune
     import merge_adapter
     import run_inference
@@ -29,7 +33,9 @@ def parsers():
             "finetune.py": finetune.build_parser, "finetune_dpo.py": lambda: preference("finetune_dpo.py", "", 0.1),
             "finetune_orpo.py": lambda: preference("finetune_orpo.py", "", 0.1),
             "run_inference.py": run_inference.build_parser, "merge_adapter.py": merge_adapter.build_parser,
-            "benchmark.py": benchmark.build_parser, "-m threads": threads, "-m l2l.assets": assets.build_parser}
+            "benchmark.py": benchmark.build_parser, "-m threads": threads, "-m l2l.assets": assets.build_parser,
+            "generate_synthetic.py": generate_synthetic.build_parser, "add_easy_negatives.py": add_easy_negatives.build_parser,
+            "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser}
 
 
 def shell_blocks() -> list[str]:
