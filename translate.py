@@ -56,6 +56,13 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="Most tokens generated per piece of text. Default: twice the input piece, plus 16. "
                         "Long texts are always split to fit the model, never truncated.")
     p.add_argument("--num_beams", type=positive_int, default=d(1), help="Beam search width. Default 1 (greedy).")
+    p.add_argument("--engine", choices=["transformers", "ctranslate2"], default=d("transformers"),
+                   help="Run seq2seq models (opus, m2m, nllb, madlad, mbart) with transformers or CTranslate2 "
+                        "(converted once and cached; several times faster). Default transformers.")
+    p.add_argument("--ct2_compute_type", default=d(None),
+                   help="CTranslate2 compute type: int8 (CPU default), int8_float16 (GPU default), float16, float32.")
+    p.add_argument("--max_batch_tokens", type=positive_int, default=d(None),
+                   help="Fill batches by padded token count instead of --batch_size pieces (after length sorting).")
     p.add_argument("--start_index", type=non_negative_int, default=d(0),
                    help="First record (in each split) to translate. Default 0.")
     p.add_argument("--end_index", type=non_negative_int, default=d(None),
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cls = get(args.backend)
     extra = {k: getattr(args, k) for k in ("prompt", "system_prompt") if hasattr(args, k)}
+    extra.update(engine=args.engine, ct2_compute_type=args.ct2_compute_type)
     translator = cls(TranslatorOptions(
         model_name=getattr(args, "model_name", None), model_size=getattr(args, "model_size", None),
         device=device_for(args.cpu), quant4=args.quant4, quant8=args.quant8, max_length=args.max_length,
@@ -111,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.base_dataset, target_lang=args.target_lang, checkpoint_dir=Path(args.checkpoint_location),
         text_field=args.base_dataset_text_field, lang_field=args.base_dataset_lang_field,
         source_lang=args.source_lang, split=args.split, checkpoint_n=args.checkpoint_n,
-        batch_size=args.batch_size, start_index=args.start_index, end_index=args.end_index,
+        batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens, start_index=args.start_index,
+        end_index=args.end_index,
         num_shards=args.num_shards, shard_index=args.shard_index, keep_source=args.keep_source,
         trust_remote_code=args.trust_remote_code), translator)
     job.prepare()

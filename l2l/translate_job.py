@@ -34,6 +34,7 @@ class JobConfig:
     split: str | None = None
     checkpoint_n: int = 400
     batch_size: int = 10
+    max_batch_tokens: int | None = None
     start_index: int = 0
     end_index: int | None = None
     num_shards: int = 1
@@ -296,11 +297,27 @@ class TranslationJob:
         todo = [u for u in dict.fromkeys(units) if (src, u) not in self.cache]
         self.stats.model_pieces += len(todo)
         todo.sort(key=len, reverse=True)  # longest first: padding is small and memory errors come early
-        bs = self.cfg.batch_size
-        for b in range(0, len(todo), bs):
-            batch = todo[b:b + bs]
+        for batch in self._batches(todo):
             for u, out in zip(batch, self.translator.translate(batch, src, self.target)):
                 self.cache[(src, u)] = out
+
+    def _batches(self, todo: list[str]):
+        """Fixed --batch_size batches, or with --max_batch_tokens as many pieces as fit that many padded
+        tokens (pieces come longest first, so a batch costs its first piece's length times its size)."""
+        if not self.cfg.max_batch_tokens:
+            for b in range(0, len(todo), self.cfg.batch_size):
+                yield todo[b:b + self.cfg.batch_size]
+            return
+        sizes = self.translator.count_tokens(todo) if todo else []
+        batch, longest = [], 0
+        for text, n in zip(todo, sizes):
+            if batch and max(longest, n) * (len(batch) + 1) > self.cfg.max_batch_tokens:
+                yield batch
+                batch, longest = [], 0
+            batch.append(text)
+            longest = max(longest, n)
+        if batch:
+            yield batch
 
     def _report(self) -> None:
         s = self.stats

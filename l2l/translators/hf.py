@@ -35,6 +35,25 @@ def position_limit(model, used: int = 0) -> int | None:
     return None
 
 
+def generate_rows(model, tokenizer, enc, options, decoder_prefix: int, prefix_token: str | None,
+                  generate_kwargs: dict) -> list[list[int]]:
+    """Output ids per row, each cut at its own cap, from a transformers or a CTranslate2 model."""
+    lengths = enc["attention_mask"].sum(dim=1).tolist()
+    from .ct2 import CT2Model
+
+    if isinstance(model, CT2Model):
+        caps = new_token_caps(lengths, options.max_length, limit=position_limit(model, decoder_prefix))
+        return model.generate(tokenizer, enc, caps, prefix_token, options.num_beams)
+    out, caps = generate_capped(model, enc.to(model.device), lengths, options, used=decoder_prefix, **generate_kwargs)
+    # rows start with the decoder prefix (not counted by the cap)
+    rows = [seq[decoder_prefix:decoder_prefix + cap].tolist() for seq, cap in zip(out, caps)]
+    eos = getattr(model.generation_config, "forced_eos_token_id", None)
+    if eos is not None:  # alone, a row that reaches its cap gets the end token forced in its last place
+        eos_ids = set(eos) if isinstance(eos, list) else {eos}
+        rows = [r[:-1] if len(r) >= cap and not eos_ids & set(r) else r for r, cap in zip(rows, caps)]
+    return rows
+
+
 def generate_capped(model, enc, input_lengths: list[int], options, slack: int = 16, used: int = 1, **kwargs):
     """Greedy (or beam) generation up to the largest cap; returns the output ids and each row's cap.
     `used`: positions the output already takes (decoder prefix, or the prompt of a decoder-only model)."""
@@ -83,13 +102,29 @@ class HFSeq2Seq(Translator):
     auto_class_name = "AutoModelForSeq2SeqLM"
     decoder_prefix = 1  # tokens the decoder starts from (not counted by max_new_tokens)
 
+    supports_ct2 = True
+
+    @property
+    def engine(self) -> str:
+        return self.options.extra.get("engine", "transformers")
+
     def load(self) -> None:
         if self._model is None:
-            import transformers
+            self._model = self._load_one(self.model_id)
 
-            self._model = load_model(getattr(transformers, self.auto_class_name), self.model_id,
-                                     device=self.options.device, quant4=self.options.quant4,
-                                     quant8=self.options.quant8, trust_remote_code=self.options.trust_remote_code)
+    def _load_one(self, model_id: str):
+        """The model behind this backend: transformers, or CTranslate2 with --engine ctranslate2."""
+        if self.engine == "ctranslate2":
+            if not self.supports_ct2:
+                raise UsageError(f"--engine ctranslate2 does not support {self.name}")
+            from .ct2 import CT2Model
+
+            return CT2Model(model_id, self.options.device, self.options.extra.get("ct2_compute_type"))
+        import transformers
+
+        return load_model(getattr(transformers, self.auto_class_name), model_id, device=self.options.device,
+                          quant4=self.options.quant4, quant8=self.options.quant8,
+                          trust_remote_code=self.options.trust_remote_code)
 
     # languages -----------------------------------------------------------------------------------
     def language_codes(self) -> list[str]:
@@ -144,13 +179,13 @@ class HFSeq2Seq(Translator):
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         self.load()
-        enc = self.encode(texts, source, target).to(self._model.device)
-        out, caps = generate_capped(self._model, enc, enc["attention_mask"].sum(dim=1).tolist(), self.options,
-                                    used=self.decoder_prefix, **self.generate_kwargs(source, target))
+        enc = self.encode(texts, source, target)
+        rows = generate_rows(self._model, self.tokenizer, enc, self.options, self.decoder_prefix,
+                             self.lang_token(target) if self.forced_bos else None,
+                             self.generate_kwargs(source, target))
         skip = self.language_token_ids()
-        # rows start with the decoder prefix; each is cut at its own cap (see new_token_caps)
-        return [self.tokenizer.decode([t for t in seq[:self.decoder_prefix + cap].tolist() if t not in skip],
-                                      skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
+        return [self.tokenizer.decode([t for t in row if t not in skip], skip_special_tokens=True).strip()
+                for row in rows]
 
 
 @register
@@ -193,14 +228,10 @@ class Opus(HFSeq2Seq):
             return self._loaded[key]
         if key in self._missing:
             return None
-        from transformers import AutoModelForSeq2SeqLM
-
         for name in self.candidates(src, tgt):
             try:
                 tok = load_tokenizer(name, trust_remote_code=self.options.trust_remote_code)
-                model = load_model(AutoModelForSeq2SeqLM, name, device=self.options.device,
-                                   quant4=self.options.quant4, quant8=self.options.quant8,
-                                   trust_remote_code=self.options.trust_remote_code)
+                model = self._load_one(name)
             except UsageError:
                 continue
             log(f"opus: {src}->{tgt} with {name}")
@@ -236,9 +267,8 @@ class Opus(HFSeq2Seq):
             self.check_pair(source, target)  # raises unless the English pivot exists
             return self.translate(self.translate(texts, source, "en"), "en", target)
         _, tok, model = pair
-        enc = tok(texts, return_tensors="pt", padding=True).to(model.device)
-        out, caps = generate_capped(model, enc, enc["attention_mask"].sum(dim=1).tolist(), self.options)
-        return [tok.decode(seq[:1 + cap], skip_special_tokens=True).strip() for seq, cap in zip(out, caps)]
+        rows = generate_rows(model, tok, tok(texts, return_tensors="pt", padding=True), self.options, 1, None, {})
+        return [tok.decode(row, skip_special_tokens=True).strip() for row in rows]
 
 
 
@@ -322,6 +352,7 @@ class SeamlessM4Tv2(HFSeq2Seq):
     auto_class_name = "SeamlessM4Tv2ForTextToText"
     decoder_prefix = 2  # </s> and the target language
     sets_src_lang = True
+    supports_ct2 = False  # CTranslate2 has no converter for SeamlessM4T-v2
 
     def language_codes(self) -> list[str]:
         """The text targets the model's generation config maps (the tokenizer also lists speech-only ones)."""
