@@ -71,6 +71,11 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
                    help="Split the work into this many shards (one per GPU or machine). Default 1.")
     p.add_argument("--shard_index", type=non_negative_int, default=d(0),
                    help="Which shard this run translates (0-based). Default 0.")
+    p.add_argument("--workers", type=positive_int, default=d(1),
+                   help="Run this many workers at once, one shard each, into the same folder (one per GPU with "
+                        "--devices). Default 1.")
+    p.add_argument("--devices", default=d(None),
+                   help="Comma-separated GPU ids for the workers (CUDA_VISIBLE_DEVICES of each), e.g. 0,1,2,3.")
     p.add_argument("--keep_source", action="store_true", **kw,
                    help="Keep each translated field's original beside it (<field>_source) and the original "
                         "language (source_lang): needed for bilingual tasks and English retention later.")
@@ -102,8 +107,53 @@ def _add_backend_arguments(name: str, sp: argparse.ArgumentParser) -> None:
     REGISTRY[name].add_arguments(sp)
 
 
+def run_workers(args, argv: list[str]) -> int:
+    """One translate.py process per shard (and device), all into the same checkpoint folder."""
+    import os
+    import subprocess
+    import sys
+
+    from l2l.cli import UsageError, log
+
+    if args.num_shards != 1:
+        raise UsageError("--workers splits the work itself: leave out --num_shards/--shard_index")
+    devices = [d.strip() for d in args.devices.split(",")] if args.devices else []
+    if devices and len(devices) != args.workers:
+        raise UsageError(f"--devices names {len(devices)} devices for {args.workers} workers")
+    rest, skip = [], False
+    for a in argv:  # the same command, minus the worker flags
+        if skip:
+            skip = False
+            continue
+        if a in ("--workers", "--devices"):
+            skip = True
+            continue
+        if a.startswith(("--workers=", "--devices=")):
+            continue
+        rest.append(a)
+    procs = []
+    for i in range(args.workers):
+        env = {**os.environ}
+        if devices:
+            env["CUDA_VISIBLE_DEVICES"] = devices[i]
+        cmd = [sys.executable, os.path.abspath(__file__), *rest, "--num_shards", str(args.workers), "--shard_index", str(i)]
+        log(f"worker {i}: shard {i}/{args.workers}" + (f" on GPU {devices[i]}" if devices else ""))
+        procs.append(subprocess.Popen(cmd, env=env))
+    codes = [p.wait() for p in procs]
+    failed = [i for i, c in enumerate(codes) if c != 0]
+    if failed:
+        log(f"workers {failed} failed; run the same command again to finish their shards")
+        return max(codes)
+    log(f"all {args.workers} workers done: python combine_checkpoints.py {args.checkpoint_location} OUTPUT")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
     args = build_parser().parse_args(argv)
+    if args.workers > 1:
+        return run_workers(args, list(sys.argv[1:] if argv is None else argv))
     from l2l.modeling import device_for
     from l2l.translate_job import JobConfig, TranslationJob
     from l2l.translators import TranslatorOptions, get

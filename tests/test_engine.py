@@ -1,0 +1,80 @@
+"""translate.py at engine speed: CTranslate2 gives the transformers output, token-budget batches change
+nothing but the batching, and --workers splits one command over several processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import load_records, oasst_rows, run_cli, write_jsonl
+
+pytest.importorskip("ctranslate2")
+
+
+def translate_and_combine(tmp_path, name, *args):
+    ckpt = tmp_path / name
+    proc = run_cli("translate.py", *args[:-1], ckpt, *args[-1], check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / f"{name}_out", check=True)
+    return load_records(tmp_path / f"{name}_out"), proc
+
+
+@pytest.mark.parametrize("backend,key,target", [("opus", "opus_pattern", "nl"), ("nllb", "nllb", "nl"),
+                                                ("madlad", "madlad", "nl")])
+def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, target):
+    common = ["--base_dataset", str(data["oasst"]), "--batch_size", "3", "--checkpoint_n", "4"]
+    head = [backend, "--model_name", str(models[key]), target]
+    ref, _ = translate_and_combine(tmp_path, "hf", *head, common)
+    ct2, proc = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"])
+    assert ct2 == ref and len(ref["train"]) >= 6  # code blocks, placeholders, long pieces included
+    assert "converting" in proc.stderr  # converted once ...
+    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2",
+                    "--ct2_compute_type", "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    assert "converting" not in again.stderr  # ... and cached
+    int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
+                   env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
+    assert "done:" in int8.stderr
+
+
+def test_ctranslate2_unsupported_backends_fail_cleanly(tmp_path, models, data):
+    for backend, key in (("seamless_m4t_v2", "seamless"), ("mbart", "mbart")):
+        proc = run_cli("translate.py", backend, "--model_name", models[key], "nl", tmp_path / backend, "--base_dataset",
+                       data["alpaca"], "--source_lang", "en", "--engine", "ctranslate2",
+                       env={"L2L_CACHE": str(tmp_path / "cache")})
+        assert proc.returncode == 2 and proc.stderr.count("error") == 1, proc.stderr
+        assert "ctranslate2" in proc.stderr.lower() or "CTranslate2" in proc.stderr
+
+
+def test_token_budget_batches(tmp_path, models, data):
+    from l2l.translate_job import JobConfig, TranslationJob
+    from l2l.translators import TranslatorOptions, get
+
+    translator = get("m2m")(TranslatorOptions(model_name=str(models["m2m"])))
+    job = TranslationJob(JobConfig(dataset="x", target_lang="nl", checkpoint_dir=tmp_path, max_batch_tokens=40), translator)
+    texts = sorted([r["text"] for r in oasst_rows()] + ["Hi.", "Yes.", "No way."], key=len, reverse=True)
+    batches = list(job._batches(texts))
+    assert [t for b in batches for t in b] == texts
+    for b in batches:
+        sizes = translator.count_tokens(b)
+        assert len(b) == 1 or max(sizes) * len(b) <= 40
+    assert len(batches[-1]) > 1  # short pieces share a batch
+    ref, _ = translate_and_combine(tmp_path, "plain", "m2m", "--model_name", str(models["m2m"]), "nl",
+                                   ["--base_dataset", str(data["oasst"])])
+    budget, _ = translate_and_combine(tmp_path, "budget", "m2m", "--model_name", str(models["m2m"]), "nl",
+                                      ["--base_dataset", str(data["oasst"]), "--max_batch_tokens", "40"])
+    assert budget == ref
+
+
+def test_workers_split_one_command(tmp_path, models, data):
+    head = ["nllb", "--model_name", str(models["nllb"]), "nl"]
+    ref, _ = translate_and_combine(tmp_path, "one", *head, ["--base_dataset", str(data["oasst"])])
+    two, proc = translate_and_combine(tmp_path, "two", *head, ["--base_dataset", str(data["oasst"]), "--workers", "2",
+                                                               "--checkpoint_n", "2"])
+    assert two == ref and "all 2 workers done" in proc.stderr
+    shards = {tuple(json.loads(p.read_text())["indices"]) for p in (tmp_path / "two").glob("chunk-*.json")}
+    assert all(len({i % 2 for i in idx}) == 1 for idx in shards)  # each chunk belongs to one shard
+    bad = run_cli("translate.py", *head, tmp_path / "bad", "--base_dataset", data["oasst"], "--workers", "2",
+                  "--num_shards", "2")
+    assert bad.returncode == 2 and "--workers" in bad.stderr
+    bad = run_cli("translate.py", *head, tmp_path / "bad", "--base_dataset", data["oasst"], "--workers", "2",
+                  "--devices", "0")
+    assert bad.returncode == 2 and "--devices" in bad.stderr
