@@ -10,7 +10,7 @@ data. A random model never emits end-of-sentence, so every output runs to its ca
 same way (twice the input plus 16 tokens): output length is proportional to input length, as in translation.
 Data: real English Q&A text (zaragoza-construction-faq on PyPI: `pip install zaragoza-construction-faq`).
 
-    python bench/translate_throughput.py [--n 200] [--batch_size 10]
+    python bench/translate_throughput.py [--n 200] [--batch_size 10] [--max_batch_tokens 1024]
 """
 
 from __future__ import annotations
@@ -89,15 +89,17 @@ def naive(model_dir: Path, rows: list[dict], fields: list[str], batch_size: int)
     return time.perf_counter() - start, tokens
 
 
-def ours(model_dir: Path, data: Path, work: Path, batch_size: int) -> tuple[float, dict]:
+def ours(model_dir: Path, data: Path, work: Path, batch_size: int, engine: str = "transformers",
+         max_batch_tokens: int | None = None) -> tuple[float, dict]:
     from l2l.translate_job import JobConfig, TranslationJob
     from l2l.translators import TranslatorOptions, get
 
-    translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device="cpu"))
-    job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl", checkpoint_dir=work / "ckpt",
-                                   text_field="instruction,output", source_lang="en", batch_size=batch_size), translator)
+    translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device="cpu", extra={"engine": engine}))
+    job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl", checkpoint_dir=work / f"ckpt-{engine}-{max_batch_tokens}",
+                                   text_field="instruction,output", source_lang="en", batch_size=batch_size,
+                                   max_batch_tokens=max_batch_tokens), translator)
     job.prepare()
-    translator.check_pair("en", "nl")  # load outside the timed part, as the naive loop does
+    translator.check_pair("en", "nl")  # load (and convert, for CTranslate2) outside the timed part
     start = time.perf_counter()
     stats = job.run()
     return time.perf_counter() - start, stats
@@ -107,6 +109,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=200, help="records (default 200)")
     p.add_argument("--batch_size", type=int, default=10)
+    p.add_argument("--max_batch_tokens", type=int, default=1024)
     args = p.parse_args()
     import torch
 
@@ -118,16 +121,21 @@ def main() -> None:
         model_dir = build_marian(work / "model", [r[f] for r in faq_rows(10_000) for f in fields])
         data = work / "faq.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        os.environ["L2L_CACHE"] = str(work / "cache")
         t_naive, src_tokens = naive(model_dir, rows, fields, args.batch_size)
-        t_ours, stats = ours(model_dir, data, work, args.batch_size)
+        runs = {"translate.py, transformers": ours(model_dir, data, work, args.batch_size),
+                "translate.py, CTranslate2 int8": ours(model_dir, data, work, args.batch_size, "ctranslate2"),
+                f"translate.py, CTranslate2 int8, --max_batch_tokens {args.max_batch_tokens}":
+                    ours(model_dir, data, work, args.batch_size, "ctranslate2", args.max_batch_tokens)}
     n = len(rows)
+    stats = next(iter(runs.values()))[1]
     print(f"records: {n}, source tokens: {src_tokens}, batch size {args.batch_size}, threads {torch.get_num_threads()}")
     print(f"pieces: {stats.pieces}, sent to the model: {stats.model_pieces}")
     print("| loop | seconds | records/s | source tokens/s | ratio |")
     print("|---|---|---|---|---|")
     print(f"| naive (LLaMa2lang) | {t_naive:.1f} | {n / t_naive:.2f} | {src_tokens / t_naive:.0f} | 1.00 |")
-    print(f"| translate.py (transformers) | {t_ours:.1f} | {n / t_ours:.2f} | {src_tokens / t_ours:.0f} | "
-          f"{t_naive / t_ours:.2f} |")
+    for name, (t, _) in runs.items():
+        print(f"| {name} | {t:.1f} | {n / t:.2f} | {src_tokens / t:.0f} | {t_naive / t:.2f} |")
 
 
 if __name__ == "__main__":
