@@ -36,6 +36,7 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
 
 
 def test_ctranslate2_unsupported_backends_fail_cleanly(tmp_path, models, data):
+    # seamless: no converter; the tiny mBART: its tokenizer has a gap in its ids, which the converter refuses
     for backend, key in (("seamless_m4t_v2", "seamless"), ("mbart", "mbart")):
         proc = run_cli("translate.py", backend, "--model_name", models[key], "nl", tmp_path / backend, "--base_dataset",
                        data["alpaca"], "--source_lang", "en", "--engine", "ctranslate2",

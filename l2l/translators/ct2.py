@@ -37,6 +37,7 @@ def converted(model_id: str) -> Path:
     from ..modeling import quiet_transformers
 
     quiet_transformers()
+    _compat()
     log(f"converting {model_id} to CTranslate2 (once): {out}")
     tmp = temp_dir_beside(out)
     try:
@@ -48,6 +49,15 @@ def converted(model_id: str) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"CTranslate2 cannot convert {model_id}: {(str(e).splitlines() or [type(e).__name__])[0]}") from e
     return out
+
+
+def _compat() -> None:
+    """ctranslate2 4.8's mBART loader reads MBartConfig.normalize_before, which transformers 5 dropped:
+    mBART is a pre-norm model, so the attribute is True (the Marian and M2M100 loaders set theirs)."""
+    from transformers import MBartConfig
+
+    if not hasattr(MBartConfig(), "normalize_before"):
+        MBartConfig.normalize_before = True
 
 
 class CT2Model:
