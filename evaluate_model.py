@@ -54,18 +54,17 @@ def read_choices(path: str) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--choices_file {path}: no such file")
+    from l2l.data import read_jsonl
+
     items = []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, row in read_jsonl(p, "--choices_file"):
         try:
-            row = json.loads(line)
             choices, answer = row["choices"], row["answer"]
             if isinstance(answer, str):
                 answer = "ABCDEFGHIJ".index(answer.strip().upper()) if len(answer.strip()) == 1 else choices.index(answer)
             if not (isinstance(row["question"], str) and isinstance(choices, list) and 0 <= int(answer) < len(choices)):
                 raise ValueError
-        except (json.JSONDecodeError, KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError):
             raise UsageError(f"--choices_file {path}, line {n}: expected question, choices and answer (index or letter)") from None
         items.append({"question": row["question"], "choices": [str(c) for c in choices], "answer": int(answer)})
     if not items:

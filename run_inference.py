@@ -48,25 +48,21 @@ def read_inputs(path: Path) -> list[tuple[object, list[dict]]]:
     """(what to echo, the conversation without system prompt) for every line of a .txt or JSONL file."""
     if not path.is_file():
         raise UsageError(f"--input_file {path}: no such file")
+    from l2l.data import read_jsonl
+
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    if path.suffix.lower() not in (".jsonl", ".json"):
+        return [(line, [{"role": "user", "content": line}])
+                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for n, obj in read_jsonl(path, "--input_file"):
+        if isinstance(obj, dict) and isinstance(obj.get("messages"), list):
+            items.append((obj, [m for m in obj["messages"] if m.get("role") != "system"]))
             continue
-        if path.suffix.lower() in (".jsonl", ".json"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"--input_file {path}, line {n}: not JSON ({e.msg})") from e
-            if isinstance(obj, dict) and isinstance(obj.get("messages"), list):
-                items.append((obj, [m for m in obj["messages"] if m.get("role") != "system"]))
-                continue
-            text = next((obj[k] for k in ("prompt", "input", "instruction", "text") if isinstance(obj, dict)
-                         and isinstance(obj.get(k), str)), obj if isinstance(obj, str) else None)
-            if text is None:
-                raise UsageError(f"--input_file {path}, line {n}: expected prompt, input, instruction, text or messages")
-            items.append((obj, [{"role": "user", "content": text}]))
-        else:
-            items.append((line, [{"role": "user", "content": line}]))
+        text = next((obj[k] for k in ("prompt", "input", "instruction", "text") if isinstance(obj, dict)
+                     and isinstance(obj.get(k), str)), obj if isinstance(obj, str) else None)
+        if text is None:
+            raise UsageError(f"--input_file {path}, line {n}: expected prompt, input, instruction, text or messages")
+        items.append((obj, [{"role": "user", "content": text}]))
     return items
 
 

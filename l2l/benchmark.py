@@ -52,24 +52,25 @@ def resolve_model(spec: str) -> tuple[str, str | None, str | None]:
 
 def read_parallel(path: str, n: int, start: int, seed: int | None) -> tuple[list[str], list[str]]:
     """Source and reference sentences from a TSV (source<TAB>reference) or JSONL ({source, reference}) file."""
+    from .data import read_jsonl
+
     p = Path(path)
     pairs = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if p.suffix.lower() in (".jsonl", ".json"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}, line {i}: not JSON ({e.msg})") from e
+    if p.suffix.lower() in (".jsonl", ".json"):
+        for i, obj in read_jsonl(p, "--dataset"):
             src = obj.get("source", obj.get("src")) if isinstance(obj, dict) else None
             ref = obj.get("reference", obj.get("target", obj.get("tgt"))) if isinstance(obj, dict) else None
-        else:
+            if not isinstance(src, str) or not isinstance(ref, str):
+                raise UsageError(f"{path}, line {i}: expected source and reference")
+            pairs.append((src.strip(), ref.strip()))
+    else:
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
             parts = line.split("\t")
-            src, ref = (parts[0], parts[1]) if len(parts) >= 2 else (None, None)
-        if not isinstance(src, str) or not isinstance(ref, str):
-            raise UsageError(f"{path}, line {i}: expected source<TAB>reference (TSV) or source/reference (JSONL)")
-        pairs.append((src.strip(), ref.strip()))
+            if len(parts) < 2:
+                raise UsageError(f"{path}, line {i}: expected source<TAB>reference")
+            pairs.append((parts[0].strip(), parts[1].strip()))
     return _sample(pairs, n, start, seed, path)
 
 

@@ -10,8 +10,9 @@ dolly (instruction/context/response), ShareGPT `conversations` ({from, value}) a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .cli import UsageError
 
@@ -65,6 +66,18 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
     if not len(ds):
         raise UsageError(f"dataset {spec} has no splits")
     return ds
+
+
+def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for every non-empty line of a JSON Lines file; a line that is not JSON stops the
+    run with one line naming it."""
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{what} {path}, line {n}: not JSON ({e.msg})") from e
 
 
 CONVERSATION_TEXT_KEYS = ("value", "content", "text")
