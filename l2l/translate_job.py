@@ -66,6 +66,7 @@ class TranslationJob:
         self.translator = translator
         self.stats = Stats()
         self.cache: dict[tuple[str, str], str] = {}
+        self.sources: dict[str, str] = {}      # a record's language -> the backend's code
         self.unsupported: dict[str, str] = {}  # source language -> reason
 
     # ------------------------------------------------------------------------------------ checks
@@ -186,11 +187,15 @@ class TranslationJob:
         return (row.get(self.cfg.lang_field) if self.has_lang else None) or self.cfg.source_lang
 
     def _model_source(self, lang: str) -> str | None:
-        """The backend's code for a record's language; None (and remembered) when it has none."""
+        """The backend's code for a record's language, resolved once per language; None (and remembered)
+        when it has none."""
+        if lang in self.sources:
+            return self.sources[lang]
         if lang in self.unsupported:
             return None
         try:
-            return self.translator.source_code(lang)
+            self.sources[lang] = self.translator.source_code(lang)
+            return self.sources[lang]
         except UsageError as e:
             self.unsupported[lang] = str(e)
             log(f"warning: records in {lang!r} will be skipped: {e}")

@@ -78,6 +78,8 @@ class HFSeq2Seq(Translator):
         super().__init__(options)
         self._tokenizer = None
         self._model = None
+        self._codes: list[str] | None = None
+        self._lang_ids: set[int] | None = None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -128,6 +130,12 @@ class HFSeq2Seq(Translator):
 
     # languages -----------------------------------------------------------------------------------
     def language_codes(self) -> list[str]:
+        """The backend's language codes, read once: reading them scans the whole vocabulary (256k for NLLB)."""
+        if self._codes is None:
+            self._codes = self._read_language_codes()
+        return self._codes
+
+    def _read_language_codes(self) -> list[str]:
         return sorted(t for t in self.tokenizer.get_vocab() if self.code_pattern.fullmatch(t))
 
     @staticmethod
@@ -145,10 +153,12 @@ class HFSeq2Seq(Translator):
         return code
 
     def language_token_ids(self) -> set[int]:
-        """Ids never part of a translation: special tokens and language tokens."""
-        ids = set(self.tokenizer.all_special_ids)
-        ids.update(self.tokenizer.convert_tokens_to_ids(self.lang_token(c)) for c in self.language_codes())
-        return ids
+        """Ids never part of a translation: special tokens and language tokens (computed once)."""
+        if self._lang_ids is None:
+            ids = set(self.tokenizer.all_special_ids)
+            ids.update(self.tokenizer.convert_tokens_to_ids(self.lang_token(c)) for c in self.language_codes())
+            self._lang_ids = ids
+        return self._lang_ids
 
     # lengths ------------------------------------------------------------------------------------
     def count_tokens(self, texts: list[str]) -> list[int]:
@@ -281,7 +291,7 @@ class M2M(HFSeq2Seq):
 
     sets_src_lang = forced_bos = True
 
-    def language_codes(self) -> list[str]:
+    def _read_language_codes(self) -> list[str]:
         tok = self.tokenizer
         codes = getattr(tok, "lang_code_to_id", None) or {}
         return sorted(codes) or sorted(t[2:-2] for t in tok.get_vocab() if re.fullmatch(r"__[a-z]{2,3}__", t))
@@ -354,7 +364,7 @@ class SeamlessM4Tv2(HFSeq2Seq):
     sets_src_lang = True
     supports_ct2 = False  # CTranslate2 has no converter for SeamlessM4T-v2
 
-    def language_codes(self) -> list[str]:
+    def _read_language_codes(self) -> list[str]:
         """The text targets the model's generation config maps (the tokenizer also lists speech-only ones)."""
         from transformers import GenerationConfig
 
@@ -362,7 +372,7 @@ class SeamlessM4Tv2(HFSeq2Seq):
             mapping = GenerationConfig.from_pretrained(self.model_id).text_decoder_lang_to_code_id
             return sorted(mapping)
         except (OSError, AttributeError, ValueError):
-            return [c[2:-2] for c in super().language_codes()]
+            return [c[2:-2] for c in super()._read_language_codes()]
 
     def lang_token(self, code: str) -> str:
         return f"__{code}__"
