@@ -65,17 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=training.lora_config(args))
     result = training.train(trainer, config.output_dir)
-    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
-               "train_threads": len(train_ds), "processes": trainer.args.world_size}
-    if eval_ds is not None:
-        summary["validation_loss"] = trainer.evaluate()["eval_loss"]
-        summary["validation_threads"] = len(eval_ds)
-    if training.is_main_process():
-        out = training.save_outputs(trainer, tokenizer, args, "sft", summary, eos_ids)
-        log(f"adapter, tokenizer, model card and loss plot in {out}")
-        if args.push_to_hub:
-            training.push_adapter(out, args.hub_model_id or args.tuned_model, args.private)
-        print(out)
+    summary = training.summarize(trainer, result, train_ds, eval_ds, "threads")
+    training.finish(trainer, tokenizer, args, "sft", summary, eos_ids)
     return 0
 
 

@@ -28,14 +28,9 @@ def load_model(args, device: str):
     model = training.load_model_for_training(args, device)
     if not args.adapter:
         return model, training.lora_config(args)
-    from peft import PeftModel
+    from .inference import attach_adapter
 
-    try:
-        model = PeftModel.from_pretrained(model, args.adapter, is_trainable=True)
-    except (OSError, ValueError) as e:
-        from .cli import UsageError
-
-        raise UsageError(f"cannot load adapter {args.adapter}: {(str(e).splitlines() or [''])[0]}") from e
+    model = attach_adapter(model, args.adapter, trainable=True)
     if device == "cpu":
         training.disable_cpu_bf16_repacking(model)
     return model, None
@@ -96,20 +91,11 @@ def main(argv, kind: str, prog: str, description: str, default_beta: float) -> i
         trainer = ORPOTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
                               processing_class=tokenizer, peft_config=peft_config)
     result = training.train(trainer, config.output_dir)
-    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, "train_pairs": len(train_ds),
-               "processes": trainer.args.world_size}
-    if eval_ds is not None:
-        summary["validation_loss"] = trainer.evaluate()["eval_loss"]
-        summary["validation_pairs"] = len(eval_ds)
+    summary = training.summarize(trainer, result, train_ds, eval_ds, "pairs")
     summary.update(preference_metrics(trainer.state.log_history))
     if args.adapter:
         summary["started_from_adapter"] = args.adapter
-    if training.is_main_process():
-        out = training.save_outputs(trainer, tokenizer, args, kind, summary, eos_ids)
-        log(f"adapter, tokenizer, model card and loss plot in {out}")
-        if args.push_to_hub:
-            training.push_adapter(out, args.hub_model_id or args.tuned_model, args.private)
-        print(out)
+    training.finish(trainer, tokenizer, args, kind, summary, eos_ids)
     return 0
 
 

@@ -174,6 +174,27 @@ def train(trainer, output_dir: str):
     return trainer.train(resume_from_checkpoint=resume)
 
 
+def summarize(trainer, result, train_ds, eval_ds, noun: str) -> dict:
+    """Final losses and sizes: train loss and steps, validation loss when there is a validation split."""
+    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
+               f"train_{noun}": len(train_ds), "processes": trainer.args.world_size}
+    if eval_ds is not None:
+        summary["validation_loss"] = trainer.evaluate()["eval_loss"]
+        summary[f"validation_{noun}"] = len(eval_ds)
+    return summary
+
+
+def finish(trainer, tokenizer, args, kind: str, summary: dict, eos_ids: list[int]) -> None:
+    """On the main process: write tuned_model/, push it when asked, print where it is."""
+    if not is_main_process():
+        return
+    out = save_outputs(trainer, tokenizer, args, kind, summary, eos_ids)
+    log(f"adapter, tokenizer, model card and loss plot in {out}")
+    if args.push_to_hub:
+        push_adapter(out, args.hub_model_id or args.tuned_model, args.private)
+    print(out)
+
+
 # ---------------------------------------------------------------------------------------- outputs
 def loss_curves(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:
     curves: dict[str, list[tuple[int, float]]] = {"train": [], "validation": []}
