@@ -29,7 +29,7 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from l2l.inference import adapter_base
+    from l2l.inference import adapter_base, adapter_tokenizer, attach_adapter
     from l2l.io import check_output_free
 
     check_output_free(args.output_name, args.overwrite)
@@ -38,23 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")
     import torch
     import transformers
-    from peft import PeftModel
 
-    from l2l.modeling import device_for, load_model, load_tokenizer
+    from l2l.modeling import device_for, load_model
 
     device = device_for(args.cpu)
     dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
     model = load_model(transformers.AutoModelForCausalLM, base, device=device, dtype=dtype,
                        trust_remote_code=args.trust_remote_code)  # never quantized: merging needs real weights
-    try:
-        model = PeftModel.from_pretrained(model, args.model_name)
-    except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load adapter {args.model_name}: {(str(e).splitlines() or [''])[0]}") from e
-    merged = model.merge_and_unload()
-    try:
-        tokenizer = load_tokenizer(args.model_name, trust_remote_code=args.trust_remote_code)
-    except UsageError:
-        tokenizer = load_tokenizer(base, trust_remote_code=args.trust_remote_code)
+    merged = attach_adapter(model, args.model_name).merge_and_unload()
+    tokenizer = adapter_tokenizer(args.model_name, base, args.trust_remote_code)
     from l2l.io import replace_dir, temp_dir_beside
 
     out = Path(args.output_name)

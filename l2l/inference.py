@@ -41,6 +41,29 @@ def adapter_base(model_name: str) -> str | None:
         return None
 
 
+def adapter_tokenizer(model_name: str, base: str | None, trust_remote_code: bool = False):
+    """The tokenizer saved with an adapter (it carries the chat template it was trained with), else its base
+    model's; a full model's own."""
+    from .modeling import load_tokenizer
+
+    try:
+        return load_tokenizer(model_name, trust_remote_code=trust_remote_code)
+    except UsageError:
+        if base is None:
+            raise
+        return load_tokenizer(base, trust_remote_code=trust_remote_code)
+
+
+def attach_adapter(model, adapter: str, trainable: bool = False):
+    """A LoRA adapter on its base model; an adapter that cannot be read is one line, exit 2."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot load adapter {adapter}: {(str(e).splitlines() or [''])[0]}") from e
+
+
 class ChatModel:
     def __init__(self, model_name: str, *, cpu: bool = False, quant4: bool = False, thread_template: str | None = None,
                  base_model: str | None = None, trust_remote_code: bool = False, chat_template: str | None = None):
@@ -48,31 +71,19 @@ class ChatModel:
 
         from threads import templates
 
-        from .modeling import device_for, load_model, load_tokenizer
+        from .modeling import device_for, load_model
 
         self.device = device_for(cpu)
         base = base_model or adapter_base(model_name)
         self.is_adapter = base is not None
-        tok_source = model_name
-        try:
-            self.tokenizer = load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
-        except UsageError:
-            if not self.is_adapter:
-                raise
-            self.tokenizer = load_tokenizer(base, trust_remote_code=trust_remote_code)
+        self.tokenizer = adapter_tokenizer(model_name, base, trust_remote_code)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         model = load_model(transformers.AutoModelForCausalLM, base or model_name, device=self.device, quant4=quant4,
                            trust_remote_code=trust_remote_code)
         if self.is_adapter:
-            from peft import PeftModel
-
-            try:
-                model = PeftModel.from_pretrained(model, model_name)
-            except (OSError, ValueError) as e:
-                raise UsageError(f"cannot load adapter {model_name}: {(str(e).splitlines() or [''])[0]}") from e
-            model.eval()
+            model = attach_adapter(model, model_name).eval()
         self.model = model
         if chat_template:
             self.template = chat_template
