@@ -179,7 +179,7 @@ def evaluate(name: str, model: str, args, template: str | None, threads, prompts
     if args.lm_eval_tasks:
         row.update(lm_eval(model, base, args.lm_eval_tasks, chat.device))
     del chat
-    return row, template
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     base_of_tuned = adapter_base(args.tuned_model)
     for name, model, base in (("base", args.base_model, None), ("tuned", args.tuned_model,
                                                                   args.base_model if base_of_tuned else None)):
-        row, _ = evaluate(name, model, args, template, threads, prompts, choice_sets, base)
-        rows.append(row)
+        rows.append(evaluate(name, model, args, template, threads, prompts, choice_sets, base))
     write_results(rows, args, len(threads), len(prompts))
     return 0
 

@@ -50,10 +50,10 @@ def read_inputs(path: Path) -> list[tuple[object, list[dict]]]:
         raise UsageError(f"--input_file {path}: no such file")
     from l2l.data import read_jsonl
 
-    items = []
     if path.suffix.lower() not in (".jsonl", ".json"):
         return [(line, [{"role": "user", "content": line}])
                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = []
     for n, obj in read_jsonl(path, "--input_file"):
         if isinstance(obj, dict) and isinstance(obj.get("messages"), list):
             items.append((obj, [m for m in obj["messages"] if m.get("role") != "system"]))

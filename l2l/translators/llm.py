@@ -27,9 +27,8 @@ class ChatLLM(Translator):
         self._model = None
         self.prompt = options.extra.get("prompt") or self.default_prompt
         self.system_prompt = options.extra.get("system_prompt")
-        for key in ("{text}",):
-            if key not in self.prompt:
-                raise UsageError(f"--prompt must contain {key} (and may use {{source_lang}}, {{target_lang}})")
+        if "{text}" not in self.prompt:
+            raise UsageError("--prompt must contain {text} (and may use {source_lang}, {target_lang})")
 
     @classmethod
     def add_arguments(cls, parser):
