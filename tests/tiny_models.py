@@ -164,14 +164,12 @@ def build_mbart50(folder: Path, work: Path) -> Path:
     from transformers import MBart50Tokenizer, MBartConfig, MBartForConditionalGeneration
 
     sp = train_spm(work / "mbart_spm")
-    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
-    vocab = specials + [(p, s) for p, s in _spm_vocab(sp) if p not in {"<s>", "</s>", "<unk>", "<pad>"}]
-    tok = MBart50Tokenizer(vocab=vocab)
+    tok = MBart50Tokenizer(vocab=_spm_vocab(sp))  # sentencepiece order in: fairseq ids out, no gaps, as the real one
     cfg = MBartConfig(
         vocab_size=_vocab_size(tok), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
         decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        decoder_start_token_id=tok.eos_token_id,
+        decoder_start_token_id=tok.eos_token_id, tokenizer_class="MBart50Tokenizer",
     )
     model = _seed_and_sharpen(MBartForConditionalGeneration(cfg))
     model.generation_config.max_length = 64

@@ -52,12 +52,46 @@ def converted(model_id: str) -> Path:
 
 
 def _compat() -> None:
-    """ctranslate2 4.8's mBART loader reads MBartConfig.normalize_before, which transformers 5 dropped:
-    mBART is a pre-norm model, so the attribute is True (the Marian and M2M100 loaders set theirs)."""
+    """Two gaps between ctranslate2 4.8's converter and transformers 5, closed here:
+
+    - the mBART loader reads MBartConfig.normalize_before, which transformers 5 dropped: mBART is a pre-norm
+      model, so the attribute is True (the Marian and M2M100 loaders set theirs);
+    - the M2M100 loader builds the vocabulary from tokenizer.get_vocab() plus the additional special tokens,
+      but transformers 5's M2M100Tokenizer lists neither its language tokens (when tokenizer_config.json does
+      not name them, as in every folder transformers 5 saves) nor any additional special tokens, so the
+      vocabulary comes out 100 entries short of the model's rows. The vocabulary is read by id instead;
+    - the mBART loader writes tokenizer.bos_token into the model's config, and transformers 5's
+      MBart50Tokenizer has none unless tokenizer_config.json names it (a null there makes the converted model
+      unloadable): mBART-50's begin token is "<s>", its cls token."""
+    from ctranslate2.converters import transformers as ct2_transformers
     from transformers import MBartConfig
 
     if not hasattr(MBartConfig(), "normalize_before"):
         MBartConfig.normalize_before = True
+    ct2_transformers.M2M100Loader.get_vocabulary = _vocabulary_by_id
+    mbart = ct2_transformers.MBartLoader
+    if not getattr(mbart.set_config, "l2l_shim", False):
+        original = mbart.set_config
+
+        def set_config(loader, config, model, tokenizer):
+            original(loader, config, model, tokenizer)
+            config.bos_token = config.bos_token or getattr(tokenizer, "cls_token", None) or "<s>"
+
+        set_config.l2l_shim = True
+        mbart.set_config = set_config
+
+
+def _vocabulary_by_id(loader, model, tokenizer) -> list[str]:
+    """One token per row of the model's embedding: the tokenizer's token for that id (language tokens
+    included), and fairseq's placeholder "madeupwordN" for the rows no token uses."""
+    by_id = {i: t for t, i in tokenizer.get_vocab().items()}
+    by_id.update({i: t for t, i in getattr(tokenizer, "lang_token_to_id", {}).items()})
+    tokens, madeup = [], 0
+    for i in range(model.config.vocab_size):
+        if i not in by_id:
+            by_id[i], madeup = f"madeupword{madeup}", madeup + 1
+        tokens.append(by_id[i])
+    return tokens
 
 
 class CT2Model:
@@ -70,8 +104,13 @@ class CT2Model:
         path = converted(model_id)
         compute_type = compute_type or ("int8_float16" if device == "cuda" else "int8")
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
-        self.translator = ctranslate2.Translator(str(path), device=device, compute_type=compute_type,
-                                                 intra_threads=threads)
+        try:
+            self.translator = ctranslate2.Translator(str(path), device=device, compute_type=compute_type,
+                                                     intra_threads=threads)
+        except (RuntimeError, ValueError) as e:
+            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            raise UsageError(f"CTranslate2 cannot load {model_id} from {path}: {reason} (if the conversion is "
+                             "at fault, delete that folder and it is converted again)") from e
         self.config = AutoConfig.from_pretrained(model_id)
         self.forced_eos = getattr(self.config, "forced_eos_token_id", None) is not None
 
