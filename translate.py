@@ -59,8 +59,9 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--engine", choices=["transformers", "ctranslate2"], default=d("transformers"),
                    help="Run seq2seq models (opus, m2m, nllb, madlad, mbart) with transformers or CTranslate2 "
                         "(converted once and cached; several times faster). Default transformers.")
-    p.add_argument("--ct2_compute_type", default=d(None),
-                   help="CTranslate2 compute type: int8 (CPU default), int8_float16 (GPU default), float16, float32.")
+    p.add_argument("--ct2_compute_type", default=d(None), choices=CT2_COMPUTE_TYPES,
+                   help="CTranslate2 compute type: int8 (CPU default), int8_float16 (GPU default), float16, "
+                        "bfloat16, float32, ... (needs --engine ctranslate2).")
     p.add_argument("--max_batch_tokens", type=positive_int, default=d(None),
                    help="Fill batches by padded token count instead of --batch_size pieces (after length sorting).")
     p.add_argument("--start_index", type=non_negative_int, default=d(0),
@@ -79,6 +80,24 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--keep_source", action="store_true", **kw,
                    help="Keep each translated field's original beside it (<field>_source) and the original "
                         "language (source_lang): needed for bilingual tasks and English retention later.")
+
+
+CT2_COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
+
+
+def validate(args, cls) -> None:
+    """Engine flags that contradict each other or the backend: one line, before anything is read or written."""
+    from l2l.cli import UsageError
+
+    if args.engine == "ctranslate2":
+        if not getattr(cls, "supports_ct2", False):
+            raise UsageError(f"--engine ctranslate2 does not support {args.backend} (it serves opus, m2m, nllb, "
+                             "mbart and madlad)")
+        if args.quant4 or args.quant8:
+            raise UsageError("--quant4/--quant8 quantize the transformers engine; with --engine ctranslate2 use "
+                             "--ct2_compute_type (int8 is the CPU default, int8_float16 the GPU default)")
+    elif args.ct2_compute_type:
+        raise UsageError("--ct2_compute_type needs --engine ctranslate2")
 
 
 def build_parser() -> Parser:
@@ -151,14 +170,16 @@ def run_workers(args, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     import sys
 
+    from l2l.translators import TranslatorOptions, get
+
     args = build_parser().parse_args(argv)
+    cls = get(args.backend)
+    validate(args, cls)
     if args.workers > 1:
         return run_workers(args, list(sys.argv[1:] if argv is None else argv))
     from l2l.modeling import device_for
     from l2l.translate_job import JobConfig, TranslationJob
-    from l2l.translators import TranslatorOptions, get
 
-    cls = get(args.backend)
     extra = {k: getattr(args, k) for k in ("prompt", "system_prompt") if hasattr(args, k)}
     extra.update(engine=args.engine, ct2_compute_type=args.ct2_compute_type)
     translator = cls(TranslatorOptions(

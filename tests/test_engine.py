@@ -36,13 +36,23 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
     assert "done:" in int8.stderr
 
 
-def test_ctranslate2_unsupported_backend_fails_cleanly(tmp_path, models, data):
-    proc = run_cli("translate.py", "seamless_m4t_v2", "--model_name", models["seamless"], "nl", tmp_path / "out",
-                   "--base_dataset", data["alpaca"], "--source_lang", "en", "--engine", "ctranslate2",
-                   env={"L2L_CACHE": str(tmp_path / "cache")})
-    assert proc.returncode == 2 and proc.stderr.count("error") == 1, proc.stderr
-    assert "--engine ctranslate2 does not support seamless_m4t_v2" in proc.stderr
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
+    """Each conflict is one line and exit 2, before any data is read or any folder made."""
+    cases = [
+        (["seamless_m4t_v2", "--model_name", str(models["seamless"])], ["--engine", "ctranslate2"],
+         "--engine ctranslate2 does not support seamless_m4t_v2"),
+        (["llm", "--model_name", str(models["chat"])], ["--engine", "ctranslate2"], "does not support llm"),
+        (["m2m", "--model_name", str(models["m2m"])], ["--engine", "ctranslate2", "--quant4"], "--ct2_compute_type"),
+        (["m2m", "--model_name", str(models["m2m"])], ["--ct2_compute_type", "int8"], "needs --engine ctranslate2"),
+        (["m2m", "--model_name", str(models["m2m"])], ["--engine", "ctranslate2", "--ct2_compute_type", "int7"],
+         "invalid choice"),
+    ]
+    for i, (head, flags, message) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        proc = run_cli("translate.py", *head, "nl", out, "--base_dataset", data["alpaca"], "--source_lang", "en",
+                       *flags, env={"L2L_CACHE": str(tmp_path / "cache")})
+        assert proc.returncode == 2 and proc.stderr.count("error") == 1 and message in proc.stderr, proc.stderr
+        assert not out.exists() and not (tmp_path / "cache").exists()
 
 
 def test_token_budget_batches(tmp_path, models, data):
