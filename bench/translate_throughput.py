@@ -127,6 +127,9 @@ def main() -> None:
                 "translate.py, CTranslate2 int8": ours(model_dir, data, work, args.batch_size, "ctranslate2"),
                 f"translate.py, CTranslate2 int8, --max_batch_tokens {args.max_batch_tokens}":
                     ours(model_dir, data, work, args.batch_size, "ctranslate2", args.max_batch_tokens)}
+        from l2l.translators.ct2 import converted
+
+        disk = {ct: (converted(str(model_dir), ct) / "model.bin").stat().st_size / 2**20 for ct in ("float32", "int8")}
     n = len(rows)
     stats = next(iter(runs.values()))[1]
     print(f"records: {n}, source tokens: {src_tokens}, batch size {args.batch_size}, threads {torch.get_num_threads()}")
@@ -136,6 +139,8 @@ def main() -> None:
     print(f"| naive (LLaMa2lang) | {t_naive:.1f} | {n / t_naive:.2f} | {src_tokens / t_naive:.0f} | 1.00 |")
     for name, (t, _) in runs.items():
         print(f"| {name} | {t:.1f} | {n / t:.2f} | {src_tokens / t:.0f} | {t_naive / t:.2f} |")
+    print(f"converted copy on disk: float32 {disk['float32']:.1f} MiB, int8 {disk['int8']:.1f} MiB "
+          f"({disk['int8'] / disk['float32']:.2f} of float32)")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """CTranslate2: the seq2seq backends' models converted once (cached) and run by CTranslate2's engine
-(int8 on CPU, int8_float16 on GPU by default). Greedy output equals the transformers path: the same
+(int8 on CPU, int8_float16 on GPU by default). Each compute type has its own converted copy, stored
+already quantized: an int8 copy is a quarter of the float32 one on disk, and float16 targets are converted
+from weights loaded in float16, which halves the memory conversion needs. Greedy output equals the transformers path: the same
 tokenizer, the same target prefix, the same per-row caps, and transformers' forced end token at the cap."""
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ def cache_root() -> Path:
     return cache_dir() / "ct2"
 
 
-def converted(model_id: str) -> Path:
-    """The CTranslate2 folder of a Hub id or local model folder, converted on first use."""
+def converted(model_id: str, compute_type: str = "float32", trust_remote_code: bool = False) -> Path:
+    """The CTranslate2 folder of a Hub id or local model folder for one compute type, converted on first use."""
     try:
         import ctranslate2  # noqa: F401
         from ctranslate2.converters import TransformersConverter
@@ -30,7 +32,7 @@ def converted(model_id: str) -> Path:
         slug = f"{local.name}-{hashlib.sha1(stamp.encode()).hexdigest()[:10]}"
     else:
         slug = model_id.replace("/", "--")
-    out = cache_root() / slug
+    out = cache_root() / f"{slug}-{compute_type}"
     if (out / "model.bin").exists():
         return out
     from ..io import replace_dir, temp_dir_beside
@@ -41,7 +43,10 @@ def converted(model_id: str) -> Path:
     log(f"converting {model_id} to CTranslate2 (once): {out}")
     tmp = temp_dir_beside(out)
     try:
-        TransformersConverter(model_id, low_cpu_mem_usage=True).convert(str(tmp), force=True)
+        half = compute_type in ("float16", "int8_float16")
+        TransformersConverter(model_id, low_cpu_mem_usage=True, load_as_float16=half,
+                              trust_remote_code=trust_remote_code).convert(str(tmp), quantization=compute_type,
+                                                                          force=True)
         replace_dir(tmp, out)
     except Exception as e:
         import shutil
@@ -97,12 +102,12 @@ def _vocabulary_by_id(loader, model, tokenizer) -> list[str]:
 class CT2Model:
     """A converted model behind the small interface the translators use."""
 
-    def __init__(self, model_id: str, device: str, compute_type: str | None):
+    def __init__(self, model_id: str, device: str, compute_type: str | None, trust_remote_code: bool = False):
         import ctranslate2
         from transformers import AutoConfig
 
-        path = converted(model_id)
         compute_type = compute_type or ("int8_float16" if device == "cuda" else "int8")
+        path = converted(model_id, compute_type, trust_remote_code)
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
         try:
             self.translator = ctranslate2.Translator(str(path), device=device, compute_type=compute_type,
@@ -111,7 +116,7 @@ class CT2Model:
             reason = (str(e).splitlines() or [type(e).__name__])[0]
             raise UsageError(f"CTranslate2 cannot load {model_id} from {path}: {reason} (if the conversion is "
                              "at fault, delete that folder and it is converted again)") from e
-        self.config = AutoConfig.from_pretrained(model_id)
+        self.config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
         self.forced_eos = getattr(self.config, "forced_eos_token_id", None) is not None
 
     def generate(self, tokenizer, enc, caps: list[int], prefix_token: str | None, num_beams: int) -> list[list[int]]:

@@ -121,7 +121,8 @@ class HFSeq2Seq(Translator):
                 raise UsageError(f"--engine ctranslate2 does not support {self.name}")
             from .ct2 import CT2Model
 
-            return CT2Model(model_id, self.options.device, self.options.extra.get("ct2_compute_type"))
+            return CT2Model(model_id, self.options.device, self.options.extra.get("ct2_compute_type"),
+                            trust_remote_code=self.options.trust_remote_code)
         import transformers
 
         return load_model(getattr(transformers, self.auto_class_name), model_id, device=self.options.device,
