@@ -85,6 +85,10 @@ def test_workers_split_one_command(tmp_path, models, data):
     assert two == ref and "all 2 workers done" in proc.stderr
     shards = {tuple(json.loads(p.read_text())["indices"]) for p in (tmp_path / "two").glob("chunk-*.json")}
     assert all(len({i % 2 for i in idx}) == 1 for idx in shards)  # each chunk belongs to one shard
+    ct2, proc = translate_and_combine(tmp_path, "two_ct2", *head, ["--base_dataset", str(data["oasst"]), "--workers",
+                                                                   "2", "--engine", "ctranslate2",
+                                                                   "--ct2_compute_type", "float32"])
+    assert ct2 == ref and proc.stderr.count("converting") == 1  # one worker converts, the other waits for it
     bad = run_cli("translate.py", *head, tmp_path / "bad", "--base_dataset", data["oasst"], "--workers", "2",
                   "--num_shards", "2")
     assert bad.returncode == 2 and "--workers" in bad.stderr

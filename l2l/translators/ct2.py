@@ -35,6 +35,15 @@ def converted(model_id: str, compute_type: str = "float32", trust_remote_code: b
     out = cache_root() / f"{slug}-{compute_type}"
     if (out / "model.bin").exists():
         return out
+    from ..io import exclusive
+
+    with exclusive(out.with_name(f".{out.name}.lock")):  # --workers: one converts, the others wait for it
+        if not (out / "model.bin").exists():
+            _convert(TransformersConverter, model_id, compute_type, trust_remote_code, out)
+    return out
+
+
+def _convert(converter_class, model_id: str, compute_type: str, trust_remote_code: bool, out: Path) -> None:
     from ..io import replace_dir, temp_dir_beside
     from ..modeling import quiet_transformers
 
@@ -44,20 +53,18 @@ def converted(model_id: str, compute_type: str = "float32", trust_remote_code: b
     tmp = temp_dir_beside(out)
     try:
         half = compute_type in ("float16", "int8_float16")
-        TransformersConverter(model_id, low_cpu_mem_usage=True, load_as_float16=half,
-                              trust_remote_code=trust_remote_code).convert(str(tmp), quantization=compute_type,
-                                                                          force=True)
+        converter_class(model_id, low_cpu_mem_usage=True, load_as_float16=half,
+                        trust_remote_code=trust_remote_code).convert(str(tmp), quantization=compute_type, force=True)
         replace_dir(tmp, out)
     except Exception as e:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
         raise UsageError(f"CTranslate2 cannot convert {model_id}: {(str(e).splitlines() or [type(e).__name__])[0]}") from e
-    return out
 
 
 def _compat() -> None:
-    """Two gaps between ctranslate2 4.8's converter and transformers 5, closed here:
+    """Gaps between ctranslate2 4.8's converter and transformers 5, closed here:
 
     - the mBART loader reads MBartConfig.normalize_before, which transformers 5 dropped: mBART is a pre-norm
       model, so the attribute is True (the Marian and M2M100 loaders set theirs);
