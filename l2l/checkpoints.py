@@ -66,10 +66,23 @@ def _order(path: Path) -> tuple:
     return m["split"], int(m["first"]), int(m["last"]), int(m["seq"] or 0)
 
 
-def remove_temporaries(folder: Path) -> int:
-    n = 0
+STALE_AFTER_S = 600
+
+
+def remove_temporaries(folder: Path, older_than_s: float = STALE_AFTER_S) -> int:
+    """Remove the half-written files a killed run left behind. Only old ones: a checkpoint is written in
+    well under a second, and a younger temporary file may belong to another shard's worker writing into the
+    same folder right now (removing it made that worker fail)."""
+    import time
+
+    n, now = 0, time.time()
     for p in folder.glob(".*.tmp"):
-        p.unlink(missing_ok=True)
+        try:
+            if now - p.stat().st_mtime < older_than_s:
+                continue
+            p.unlink()
+        except FileNotFoundError:
+            continue
         n += 1
     return n
 

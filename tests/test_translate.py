@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -239,11 +240,16 @@ def test_resume_after_kill_minus_9_gives_every_record_once(tmp_path, models):
     proc.wait()
     done = len(list(ckpt.glob("chunk-*.json")))
     assert 3 <= done < 30, done
-    # a crash in the middle of a write leaves at most a temporary file: it must be ignored and removed
-    (ckpt / ".chunk-train-000000058-000000059.json.abc.tmp").write_text('{"format": "l2l-transl')
+    # a crash in the middle of a write leaves at most a temporary file: it must be ignored and removed once
+    # stale; a fresh one may be another worker's write in progress, and is left alone
+    stale = ckpt / ".chunk-train-000000058-000000059.json.abc.tmp"
+    stale.write_text('{"format": "l2l-transl')
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = ckpt / ".chunk-train-000000056-000000057.json.def.tmp"
+    fresh.write_text('{"format": "l2l-transl')
     proc2 = run_cli("translate.py", *[a if a is not None else ckpt for a in args], check=True)
     assert f"{60 - 2 * done} records" in proc2.stderr and "already done" in proc2.stderr
-    assert not list(ckpt.glob(".*.tmp"))
+    assert list(ckpt.glob(".*.tmp")) == [fresh]
     again = run_cli("translate.py", *[a if a is not None else ckpt for a in args], check=True)
     assert "nothing to translate: 60 records already" in again.stderr
     assert combine(ckpt, tmp_path / "o1") == combine(ref, tmp_path / "o2")  # identical, each record once
