@@ -38,6 +38,15 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
     assert set(sizes) == {"float32", "int8"} and sizes["int8"] < 0.5 * sizes["float32"]  # ... stored quantized
 
 
+def test_ctranslate2_beam_search_equals_transformers(tmp_path, models, data):
+    common = ["--base_dataset", str(data["oasst"]), "--num_beams", "4"]
+    head = ["nllb", "--model_name", str(models["nllb"]), "nl"]
+    ref, _ = translate_and_combine(tmp_path, "hf", *head, common)
+    ct2, _ = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"])
+    greedy, _ = translate_and_combine(tmp_path, "greedy", *head, ["--base_dataset", str(data["oasst"])])
+    assert ct2 == ref and ref != greedy  # the beams were searched, and both engines found the same
+
+
 def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
     """Each conflict is one line and exit 2, before any data is read or any folder made."""
     cases = [
