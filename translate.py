@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from l2l.cli import Parser, add_model_loading_args, add_quant_args, non_negative_int, positive_int, run
+from l2l.translators.ct2 import COMPUTE_TYPES
 
 BACKENDS = {  # name -> help; the classes are imported only when a run needs them (fast --help)
     "opus": "Helsinki-NLP OPUS-MT models per language pair (pivot through English when no direct pair).",
@@ -59,7 +60,7 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--engine", choices=["transformers", "ctranslate2"], default=d("transformers"),
                    help="Run seq2seq models (opus, m2m, nllb, madlad, mbart) with transformers or CTranslate2 "
                         "(converted once and cached; several times faster). Default transformers.")
-    p.add_argument("--ct2_compute_type", default=d(None), choices=CT2_COMPUTE_TYPES,
+    p.add_argument("--ct2_compute_type", default=d(None), choices=COMPUTE_TYPES,
                    help="CTranslate2 compute type: int8 (CPU default), int8_float16 (GPU default), float16, "
                         "bfloat16, float32, ... (needs --engine ctranslate2).")
     p.add_argument("--max_batch_tokens", type=positive_int, default=d(None),
@@ -80,9 +81,6 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--keep_source", action="store_true", **kw,
                    help="Keep each translated field's original beside it (<field>_source) and the original "
                         "language (source_lang): needed for bilingual tasks and English retention later.")
-
-
-CT2_COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
 
 
 def validate(args, cls) -> None:

@@ -13,6 +13,9 @@ from pathlib import Path
 from ..cli import UsageError, log
 
 
+COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
+
+
 def cache_root() -> Path:
     from ..assets import cache_dir
 
@@ -113,7 +116,16 @@ class CT2Model:
         import ctranslate2
         from transformers import AutoConfig
 
-        compute_type = compute_type or ("int8_float16" if device == "cuda" else "int8")
+        try:
+            supported = ctranslate2.get_supported_compute_types(device)
+        except RuntimeError as e:  # no usable CUDA driver
+            raise UsageError(f"CTranslate2 cannot use {device}: {(str(e).splitlines() or ['unavailable'])[0]}") from e
+        if compute_type is None:  # the fastest type this device runs (older GPUs lack int8)
+            preferred = ("int8_float16", "float16", "int8", "float32") if device == "cuda" else ("int8", "float32")
+            compute_type = next((t for t in preferred if t in supported), "float32")
+        if compute_type not in supported:  # before converting a copy that cannot run here
+            raise UsageError(f"--ct2_compute_type {compute_type} does not run on this {device}; it supports "
+                             f"{', '.join(sorted(supported))}")
         path = converted(model_id, compute_type, trust_remote_code)
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
         try:
