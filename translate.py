@@ -124,6 +124,14 @@ def _add_backend_arguments(name: str, sp: argparse.ArgumentParser) -> None:
     REGISTRY[name].add_arguments(sp)
 
 
+def worker_threads(workers: int, cpus: int, environ, on_gpus: bool) -> int | None:
+    """CPU threads per worker: the cores shared out, so that N workers on the CPU do not each start one thread
+    per core (N times oversubscribed). None where the user set OMP_NUM_THREADS or the workers run on GPUs."""
+    if on_gpus or environ.get("OMP_NUM_THREADS"):
+        return None
+    return max(1, cpus // workers)
+
+
 def run_workers(args, argv: list[str]) -> int:
     """One translate.py process per shard (and device), all into the same checkpoint folder."""
     import os
@@ -149,12 +157,16 @@ def run_workers(args, argv: list[str]) -> int:
             continue
         rest.append(a)
     procs = []
+    threads = worker_threads(args.workers, os.cpu_count() or 1, os.environ, bool(devices))
     for i in range(args.workers):
         env = {**os.environ}
         if devices:
             env["CUDA_VISIBLE_DEVICES"] = devices[i]
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
         cmd = [sys.executable, os.path.abspath(__file__), *rest, "--num_shards", str(args.workers), "--shard_index", str(i)]
-        log(f"worker {i}: shard {i}/{args.workers}" + (f" on GPU {devices[i]}" if devices else ""))
+        log(f"worker {i}: shard {i}/{args.workers}" + (f" on GPU {devices[i]}" if devices else "")
+            + (f", {threads} CPU threads" if threads else ""))
         procs.append(subprocess.Popen(cmd, env=env))
     codes = [p.wait() for p in procs]
     failed = [i for i, c in enumerate(codes) if c != 0]

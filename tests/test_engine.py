@@ -110,3 +110,18 @@ def test_workers_split_one_command(tmp_path, models, data):
     bad = run_cli("translate.py", *head, tmp_path / "bad", "--base_dataset", data["oasst"], "--workers", "2",
                   "--devices", "0")
     assert bad.returncode == 2 and "--devices" in bad.stderr
+
+
+def test_cpu_workers_share_the_cores():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("translate_script", ROOT / "translate.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.worker_threads(4, 16, {}, on_gpus=False) == 4
+    assert script.worker_threads(4, 2, {}, on_gpus=False) == 1
+    assert script.worker_threads(4, 16, {"OMP_NUM_THREADS": "2"}, on_gpus=False) is None  # the user's choice
+    assert script.worker_threads(4, 16, {}, on_gpus=True) is None
+
