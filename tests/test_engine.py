@@ -34,6 +34,12 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
     assert "converting" not in again.stderr  # ... and cached
     int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
                    env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
+    if backend == "nllb":  # a run stopped part-way and continued gives the same dataset
+        ct2_args = common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"]
+        run_cli("translate.py", *head, tmp_path / "parts", *ct2_args, "--end_index", "3", check=True,
+                env={"L2L_CACHE": str(tmp_path / "cache")})
+        parts, proc = translate_and_combine(tmp_path, "parts", *head, ct2_args)
+        assert parts == ref and "already done" in proc.stderr
     assert "done:" in int8.stderr and "converting" in int8.stderr  # each compute type has its own copy ...
     sizes = {p.parent.name.rsplit("-", 1)[1]: p.stat().st_size for p in (tmp_path / "cache" / "ct2").glob("*/model.bin")}
     assert set(sizes) == {"float32", "int8"} and sizes["int8"] < 0.5 * sizes["float32"]  # ... stored quantized

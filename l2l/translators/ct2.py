@@ -118,7 +118,7 @@ class CT2Model:
 
         try:
             supported = ctranslate2.get_supported_compute_types(device)
-        except RuntimeError as e:  # no usable CUDA driver
+        except (RuntimeError, ValueError) as e:  # no usable CUDA driver, a device CTranslate2 lacks
             raise UsageError(f"CTranslate2 cannot use {device}: {(str(e).splitlines() or ['unavailable'])[0]}") from e
         if compute_type is None:  # the fastest type this device runs (older GPUs lack int8)
             preferred = ("int8_float16", "float16", "int8", "float32") if device == "cuda" else ("int8", "float32")
