@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_hub_args, log, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
 
 SYSTEM = "Answer the question using the passage that contains the answer. Ignore passages that do not."
 
@@ -33,9 +33,9 @@ def build_parser() -> Parser:
     p.add_argument("--openai_jsonl", default=None, help="Also write OpenAI chat fine-tuning JSONL.")
     p.add_argument("--system_prompt", default=SYSTEM, help="System message of the formatted rows.")
     p.add_argument("--seed", type=int, default=42, help="Order of the passages in formatted rows. Default 42.")
-    p.add_argument("--cpu", action="store_true", help="Embed on the CPU even when a GPU is available.")
+    add_cpu_arg(p, help="Embed on the CPU even when a GPU is available.")
     p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_trust_remote_code_arg(p)
     add_hub_args(p, "dataset")
     return p
 

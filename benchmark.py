@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, log, positive_int, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, log, positive_int, run
 
 
 def build_parser() -> Parser:
@@ -30,7 +30,7 @@ def build_parser() -> Parser:
     p.add_argument("--max_length", type=positive_int, default=512, help="Most tokens generated per sentence. Default 512.")
     p.add_argument("--batch_size", type=positive_int, default=16, help="Default 16.")
     p.add_argument("--quant4", action="store_true", help="Load models in 4 bits (LLaMa2lang's benchmark did).")
-    p.add_argument("--cpu", action="store_true", help="Use the CPU even when a GPU is available.")
+    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
     p.add_argument("--output_dir", default="benchmark_results",
                    help="Where results.md, results.csv, results.json and chart.png go. Default benchmark_results.")
     return p

@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from l2l.cli import Parser, run
+from l2l.cli import Parser, add_trust_remote_code_arg, run
 
 
 def build_parser() -> Parser:
@@ -24,7 +24,7 @@ def build_parser() -> Parser:
     p.add_argument("datasets", nargs="+", help="Datasets: local files or folders, or Hub ids.")
     p.add_argument("--tokenizer", required=True, help="Tokenizer to count with (Hub id or folder).")
     p.add_argument("--output_json", default=None, help="Also write the numbers as JSON here.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_trust_remote_code_arg(p)
     return p
 
 

@@ -22,7 +22,7 @@ import json
 import math
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, log, positive_int, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, log, positive_int, run
 
 
 def build_parser() -> Parser:
@@ -45,8 +45,8 @@ def build_parser() -> Parser:
     p.add_argument("--output_dir", default="evaluation_results", help="Default evaluation_results.")
     p.add_argument("--seed", type=int, default=42, help="Default 42.")
     p.add_argument("--quant4", action="store_true", help="Load the models in 4 bits.")
-    p.add_argument("--cpu", action="store_true", help="Use the CPU even when a GPU is available.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
+    add_trust_remote_code_arg(p)
     return p
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_hub_args, log, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
 
 
 def build_parser() -> Parser:
@@ -18,11 +18,11 @@ def build_parser() -> Parser:
     p.add_argument("model_name", help="The adapter: a folder or Hub id (its base model is read from its config).")
     p.add_argument("output_name", help="Folder for the merged model (a Hub repo id too with --push_to_hub).")
     p.add_argument("--base_model", default=None, help="Override the adapter's base model.")
-    p.add_argument("--cpu", action="store_true", help="Merge on the CPU (the model is loaded unquantized).")
+    add_cpu_arg(p, help="Merge on the CPU (the model is loaded unquantized).")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
                    help="Weights of the merged model. Default auto: float32 on CPU, bf16/fp16 on GPU.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_trust_remote_code_arg(p)
     add_hub_args(p, "merged model")
     return p
 

@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, positive_int, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, positive_int, run
 
 HELP = "Type a message. :n starts a new thread, :q quits."
 
@@ -33,14 +33,14 @@ def build_parser() -> Parser:
                    help="Chat template (llama3, llama2, chatml, phi3, tokenizer or a file). Default: the model's own.")
     p.add_argument("--base_model", default=None, help="Override the adapter's base model.")
     p.add_argument("--quant4", action="store_true", help="Load the base model in 4 bits.")
-    p.add_argument("--cpu", action="store_true", help="Use the CPU even when a GPU is available.")
+    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
     p.add_argument("--max_new_tokens", type=positive_int, default=512, help="Default 512.")
     p.add_argument("--temperature", type=float, default=0.7, help="0 for greedy decoding. Default 0.7.")
     p.add_argument("--top_p", type=float, default=0.9, help="Default 0.9.")
     p.add_argument("--repetition_penalty", type=float, default=1.0, help="Default 1.0.")
     p.add_argument("--seed", type=int, default=None, help="Make sampling reproducible.")
     p.add_argument("--batch_size", type=positive_int, default=8, help="Prompts per generate call with --input_file.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_trust_remote_code_arg(p)
     return p
 
 

@@ -82,7 +82,15 @@ def add_hub_args(parser: argparse.ArgumentParser, what: str, **kw) -> None:
     parser.add_argument("--private", action="store_true", help="Create the Hub repository as private.", **kw)
 
 
-def add_model_loading_args(parser: argparse.ArgumentParser, **kw) -> None:
-    parser.add_argument("--cpu", action="store_true", help="Force the CPU even when a GPU is available.", **kw)
+def add_cpu_arg(parser: argparse.ArgumentParser, help: str = "Force the CPU even when a GPU is available.", **kw) -> None:
+    parser.add_argument("--cpu", action="store_true", help=help, **kw)
+
+
+def add_trust_remote_code_arg(parser: argparse.ArgumentParser, **kw) -> None:
     parser.add_argument("--trust_remote_code", action="store_true",
                         help="Allow models and datasets to run their own code from the Hub (off by default).", **kw)
+
+
+def add_model_loading_args(parser: argparse.ArgumentParser, **kw) -> None:
+    add_cpu_arg(parser, **kw)
+    add_trust_remote_code_arg(parser, **kw)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import UsageError, add_hub_args, log, non_negative_int, positive_int
+from .cli import UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, non_negative_int, positive_int
 
 DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
 
@@ -47,8 +47,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output_dir", default=None,
                    help="Trainer checkpoints (default <tuned_model>-checkpoints). An interrupted run resumes from here.")
     p.add_argument("--gradient_checkpointing", action="store_true", help="Trade compute for memory.")
-    p.add_argument("--cpu", action="store_true", help="Train on the CPU even when a GPU is available.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_cpu_arg(p, help="Train on the CPU even when a GPU is available.")
+    add_trust_remote_code_arg(p)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing tuned_model folder.")
     add_hub_args(p, "adapter")
     p.add_argument("--hub_model_id", default=None, help="Hub repo for --push_to_hub (default: tuned_model).")

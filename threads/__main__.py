@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from l2l.cli import Parser, add_hub_args, log, run
+from l2l.cli import Parser, add_hub_args, add_trust_remote_code_arg, log, run
 
 from .args import add_thread_arguments, thread_options
 
@@ -18,7 +18,7 @@ def build_parser() -> Parser:
     p.add_argument("--instruction_prompt", default=None,
                    help="System prompt opening every thread, e.g. 'You are a chatbot that always answers in Dutch.'")
     p.add_argument("--seed", type=int, default=42, help="Seed for sampling and splits. Default 42.")
-    p.add_argument("--trust_remote_code", action="store_true", help="Allow Hub code (off by default).")
+    add_trust_remote_code_arg(p)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
     p.add_argument("--preference", action="store_true",
                    help="Write DPO/ORPO preference pairs (prompt/chosen/rejected from OASST ranks) instead of threads.")
