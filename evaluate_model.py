@@ -22,7 +22,7 @@ import json
 import math
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, log, positive_int, run
+from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, first_line, log, positive_int, run
 
 
 def build_parser() -> Parser:
@@ -155,7 +155,7 @@ def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
     try:
         out = lm_eval.simple_evaluate(model="hf", model_args=args, tasks=tasks.split(","), device=device)
     except Exception as e:  # its data comes from the Hub: offline it fails, and the rest of the table stands
-        log(f"lm-evaluation-harness failed: {(str(e).splitlines() or [''])[0]}")
+        log(f"lm-evaluation-harness failed: {first_line(e)}")
         return {}
     return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
 

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cli import UsageError, log
+from .cli import UsageError, first_line, log
 
 # LLaMa2lang's names (and a few more) -> (backend, size or None)
 REGISTRY_MODELS = {
@@ -186,7 +186,7 @@ def evaluate(spec: str, sources: list[str], references: list[str], source: str, 
         result.tokens_per_s = n_tokens / elapsed
         result.peak_memory_mb = mem.mb
     except Exception as e:  # a failing model is reported; the others go on
-        result.error = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        result.error = first_line(e)
         log(f"{spec}: failed: {result.error}")
         if os.environ.get("L2L_DEBUG"):
             traceback.print_exc()

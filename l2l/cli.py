@@ -68,6 +68,11 @@ def non_negative_int(value: str) -> int:
     return n
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's message cut to its first line (its type where it has none), for one-line errors."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def add_quant_args(parser: argparse.ArgumentParser, **kw) -> None:
     """--quant8/--quant4 as in LLaMa2lang (mutually exclusive)."""
     g = parser.add_mutually_exclusive_group()

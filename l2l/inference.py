@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import UsageError, log
+from .cli import UsageError, first_line, log
 
 
 @dataclass
@@ -61,7 +61,7 @@ def attach_adapter(model, adapter: str, trainable: bool = False):
     try:
         return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
     except (OSError, ValueError) as e:
-        raise UsageError(f"cannot load adapter {adapter}: {(str(e).splitlines() or [''])[0]}") from e
+        raise UsageError(f"cannot load adapter {adapter}: {first_line(e)}") from e
 
 
 class ChatModel:

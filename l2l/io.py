@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cli import UsageError, log
+from .cli import UsageError, first_line, log
 
 
 def _ordinary_mode(folder: bool) -> int:
@@ -96,7 +96,7 @@ def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: 
         try:
             dataset.push_to_hub(location, private=private, token=token)
         except Exception as e:  # offline, no token, no rights: one line, no traceback, no token
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            reason = first_line(e)
             if token:
                 reason = reason.replace(token, "***")
             raise UsageError(f"cannot push to the Hub repository {location}: {reason}") from e

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import UsageError
+from .cli import UsageError, first_line
 
 
 def quiet_transformers() -> None:
@@ -62,7 +62,7 @@ def load_model(auto_class, name: str, *, device: str, quant4: bool = False, quan
             model = auto_class.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
             model.to(device)
     except (OSError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first_line(e)
         raise UsageError(f"cannot load model {name}: {first}") from e
     model.eval()
     return model
@@ -75,5 +75,5 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs):
     try:
         return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        first = first_line(e)
         raise UsageError(f"cannot load tokenizer of {name}: {first}") from e

@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, non_negative_int, positive_int
+from .cli import (UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, first_line, log, non_negative_int,
+                  positive_int)
 
 DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
 
@@ -296,7 +297,7 @@ def push_adapter(folder: Path, repo_id: str, private: bool) -> None:
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo_id)
     except Exception as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = first_line(e)
         if token:
             reason = reason.replace(token, "***")
         raise UsageError(f"cannot push to the Hub repository {repo_id}: {reason}") from e

@@ -1,8 +1,9 @@
 """CTranslate2: the seq2seq backends' models converted once (cached) and run by CTranslate2's engine
 (int8 on CPU, int8_float16 on GPU by default). Each compute type has its own converted copy, stored
 already quantized: an int8 copy is a quarter of the float32 one on disk, and float16 targets are converted
-from weights loaded in float16, which halves the memory conversion needs. Greedy output equals the transformers path: the same
-tokenizer, the same target prefix, the same per-row caps, and transformers' forced end token at the cap."""
+from weights loaded in float16, which halves the memory conversion needs. Greedy output equals the
+transformers path: the same tokenizer, the same target prefix, the same per-row caps, and transformers'
+forced end token at the cap."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..cli import UsageError, log
+from ..cli import UsageError, first_line, log
 
 
 COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
@@ -63,7 +64,7 @@ def _convert(converter_class, model_id: str, compute_type: str, trust_remote_cod
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UsageError(f"CTranslate2 cannot convert {model_id}: {(str(e).splitlines() or [type(e).__name__])[0]}") from e
+        raise UsageError(f"CTranslate2 cannot convert {model_id}: {first_line(e)}") from e
 
 
 def _compat() -> None:
@@ -119,7 +120,7 @@ class CT2Model:
         try:
             supported = ctranslate2.get_supported_compute_types(device)
         except (RuntimeError, ValueError) as e:  # no usable CUDA driver, a device CTranslate2 lacks
-            raise UsageError(f"CTranslate2 cannot use {device}: {(str(e).splitlines() or ['unavailable'])[0]}") from e
+            raise UsageError(f"CTranslate2 cannot use {device}: {first_line(e)}") from e
         if compute_type is None:  # the fastest type this device runs (older GPUs lack int8)
             preferred = ("int8_float16", "float16", "int8", "float32") if device == "cuda" else ("int8", "float32")
             compute_type = next((t for t in preferred if t in supported), "float32")
@@ -132,7 +133,7 @@ class CT2Model:
             self.translator = ctranslate2.Translator(str(path), device=device, compute_type=compute_type,
                                                      intra_threads=threads)
         except (RuntimeError, ValueError) as e:
-            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            reason = first_line(e)
             raise UsageError(f"CTranslate2 cannot load {model_id} from {path}: {reason} (if the conversion is "
                              "at fault, delete that folder and it is converted again)") from e
         self.config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
