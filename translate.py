@@ -83,14 +83,12 @@ def add_common_arguments(p: argparse.ArgumentParser, suppress: bool) -> None:
                         "language (source_lang): needed for bilingual tasks and English retention later.")
 
 
-def validate(args, cls) -> None:
-    """Engine flags that contradict each other or the backend: one line, before anything is read or written."""
+def validate(args) -> None:
+    """Engine flags that contradict each other: one line, before anything is read or written (the translator
+    itself refuses an engine it does not run on)."""
     from l2l.cli import UsageError
 
     if args.engine == "ctranslate2":
-        if not getattr(cls, "supports_ct2", False):
-            raise UsageError(f"--engine ctranslate2 does not support {args.backend} (it serves opus, m2m, nllb, "
-                             "mbart and madlad)")
         if args.quant4 or args.quant8:
             raise UsageError("--quant4/--quant8 quantize the transformers engine; with --engine ctranslate2 use "
                              "--ct2_compute_type (int8 is the CPU default, int8_float16 the GPU default)")
@@ -180,22 +178,21 @@ def run_workers(args, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     import sys
 
+    from l2l.modeling import device_for
     from l2l.translators import TranslatorOptions, get
 
     args = build_parser().parse_args(argv)
-    cls = get(args.backend)
-    validate(args, cls)
-    if args.workers > 1:
-        return run_workers(args, list(sys.argv[1:] if argv is None else argv))
-    from l2l.modeling import device_for
-    from l2l.translate_job import JobConfig, TranslationJob
-
+    validate(args)
     extra = {k: getattr(args, k) for k in ("prompt", "system_prompt") if hasattr(args, k)}
     extra.update(engine=args.engine, ct2_compute_type=args.ct2_compute_type)
-    translator = cls(TranslatorOptions(
+    translator = get(args.backend)(TranslatorOptions(  # checks the backend's own options and engine
         model_name=getattr(args, "model_name", None), model_size=getattr(args, "model_size", None),
         device=device_for(args.cpu), quant4=args.quant4, quant8=args.quant8, max_length=args.max_length,
         num_beams=args.num_beams, trust_remote_code=args.trust_remote_code, extra=extra))
+    if args.workers > 1:
+        return run_workers(args, list(sys.argv[1:] if argv is None else argv))
+    from l2l.translate_job import JobConfig, TranslationJob
+
     job = TranslationJob(JobConfig(
         dataset=args.base_dataset, target_lang=args.target_lang, checkpoint_dir=Path(args.checkpoint_location),
         text_field=args.base_dataset_text_field, lang_field=args.base_dataset_lang_field,

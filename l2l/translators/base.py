@@ -41,9 +41,15 @@ class Translator:
     name: ClassVar[str]
     help: ClassVar[str]
     sentence_level: ClassVar[bool] = True   # MT models are trained on sentences; LLMs see paragraphs
+    supports_ct2: ClassVar[bool] = False    # runs under --engine ctranslate2
 
     def __init__(self, options: TranslatorOptions):
+        from ..cli import UsageError
+
         self.options = options
+        if options.extra.get("engine", "transformers") == "ctranslate2" and not self.supports_ct2:
+            raise UsageError(f"--engine ctranslate2 does not support {self.name} (it serves opus, m2m, nllb, mbart "
+                             "and madlad)")
 
     # --- command line -------------------------------------------------------------------------------
     @classmethod

@@ -117,8 +117,6 @@ class HFSeq2Seq(Translator):
     def _load_one(self, model_id: str):
         """The model behind this backend: transformers, or CTranslate2 with --engine ctranslate2."""
         if self.engine == "ctranslate2":
-            if not self.supports_ct2:
-                raise UsageError(f"--engine ctranslate2 does not support {self.name}")
             from .ct2 import CT2Model
 
             return CT2Model(model_id, self.options.device, self.options.extra.get("ct2_compute_type"),
