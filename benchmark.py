@@ -27,7 +27,8 @@ def build_parser() -> Parser:
     p.add_argument("--n", type=positive_int, default=100, help="Sentences to benchmark on. Default 100.")
     p.add_argument("--start", type=int, default=0, help="Offset into the (shuffled) sample. Default 0.")
     p.add_argument("--seed", type=int, default=42, help="Sampling seed; -1 keeps the file order. Default 42.")
-    p.add_argument("--max_length", type=positive_int, default=512, help="Most tokens generated per sentence. Default 512.")
+    p.add_argument("--max_length", type=positive_int, default=512,
+                   help="Most tokens generated per sentence. Default 512.")
     p.add_argument("--batch_size", type=positive_int, default=16, help="Default 16.")
     p.add_argument("--quant4", action="store_true", help="Load models in 4 bits (LLaMa2lang's benchmark did).")
     add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
@@ -46,6 +47,18 @@ def main(argv: list[str] | None = None) -> int:
     specs = [m.strip() for m in args.included_models.split(",") if m.strip()]
     if not specs:
         raise UsageError("included_models is empty")
+    unknown = []
+    for spec in specs:  # every name checked before any model loads; models that fail to load are reported
+        try:
+            benchmark.resolve_model(spec)
+        except UsageError as e:
+            unknown.append(str(e))
+    if unknown:
+        raise UsageError("; ".join(unknown))
+    from l2l.io import check_apart, check_writable
+
+    check_writable(args.output_dir, folder=True, flag="--output_dir")
+    check_apart(args.output_dir, args.dataset)
     seed = None if args.seed < 0 else args.seed
     if Path(args.dataset).is_file():
         sources, references = benchmark.read_parallel(args.dataset, args.n, args.start, seed)

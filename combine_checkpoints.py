@@ -18,7 +18,7 @@ def build_parser() -> Parser:
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input_folder", help="The checkpoint folder written by translate.py, e.g. ./output_nl.")
     p.add_argument("output_location", help="Folder to save the DatasetDict to (or a Hub repo id with --push_to_hub).")
-    add_hub_args(p, "dataset")
+    add_hub_args(p)
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
     return p
 
@@ -28,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.combine import combine, to_dataset_dict
     from l2l.io import check_output_free, save_dataset
 
+    if not args.push_to_hub:  # refuse an occupied output (or the input itself) before reading anything
+        check_output_free(args.output_location, args.overwrite, inputs=(args.input_folder,))
     combined = combine(Path(args.input_folder))
-    if not args.push_to_hub:  # refuse an occupied output before the (slow) table build
-        check_output_free(args.output_location, args.overwrite)
     dsd = to_dataset_dict(combined)
     for split, langs in combined.languages.items():
         log(f"{split}: {len(combined.splits[split])} records ("

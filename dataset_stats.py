@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.modeling import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
-    loaded = {spec: load_any(spec, trust_remote_code=args.trust_remote_code) for spec in args.datasets}  # all checked first
+    loaded = {spec: load_any(spec,
+                             trust_remote_code=args.trust_remote_code) for spec in args.datasets}  # all checked first
     rows = []
     for spec, dsd in loaded.items():
         for split, data in dsd.items():

@@ -61,11 +61,13 @@ def read_choices(path: str) -> list[dict]:
         try:
             choices, answer = row["choices"], row["answer"]
             if isinstance(answer, str):
-                answer = "ABCDEFGHIJ".index(answer.strip().upper()) if len(answer.strip()) == 1 else choices.index(answer)
+                letter = answer.strip().upper()
+                answer = "ABCDEFGHIJ".index(letter) if len(letter) == 1 else choices.index(answer)
             if not (isinstance(row["question"], str) and isinstance(choices, list) and 0 <= int(answer) < len(choices)):
                 raise ValueError
         except (KeyError, ValueError, TypeError):
-            raise UsageError(f"--choices_file {path}, line {n}: expected question, choices and answer (index or letter)") from None
+            raise UsageError(f"--choices_file {path}, line {n}: expected question, choices and answer "
+                             "(index or letter)") from None
         items.append({"question": row["question"], "choices": [str(c) for c in choices], "answer": int(answer)})
     if not items:
         raise UsageError(f"--choices_file {path} is empty")
@@ -81,12 +83,14 @@ def held_out(args) -> list[list[dict]]:
     for name in ("validation", "test"):
         if splits.get(name):
             return [t["messages"] for t in splits[name][: args.n_threads]]
+    import dataclasses
     import random
 
     from threads.make import _splits  # the same seeded split as python -m threads --val_fraction
 
-    opts.val_fraction = args.eval_fraction
-    return [t["messages"] for t in _splits({"train": splits["train"]}, opts, random.Random(args.seed))["validation"]][: args.n_threads]
+    opts = dataclasses.replace(opts, val_fraction=args.eval_fraction)
+    held = _splits({"train": splits["train"]}, opts, random.Random(args.seed))["validation"]
+    return [t["messages"] for t in held][: args.n_threads]
 
 
 def answer_logprob(chat, messages: list[dict], max_len: int) -> tuple[float, int]:
@@ -139,8 +143,10 @@ def fidelity(answers: list[str], target: str) -> float | None:
 def multiple_choice(chat, items: list[dict], system: str | None, max_len: int) -> float:
     correct = 0
     for it in items:
-        prompt = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": it["question"]}]
-        scores = [answer_logprob(chat, prompt + [{"role": "assistant", "content": c}], max_len)[0] for c in it["choices"]]
+        prompt = ([{"role": "system", "content": system}] if system else []) + [{"role": "user",
+                                                                                 "content": it["question"]}]
+        scores = [answer_logprob(chat, prompt + [{"role": "assistant", "content": c}],
+                                 max_len)[0] for c in it["choices"]]
         correct += max(range(len(scores)), key=scores.__getitem__) == it["answer"]
     return correct / len(items)
 
@@ -188,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.inference import adapter_base
 
     languages.validate(args.target_lang, "--target_lang")
+    from l2l.io import check_apart, check_writable
+
+    check_writable(args.output_dir, folder=True, flag="--output_dir")
+    check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model)
     choice_sets = {path: read_choices(path) for path in args.choices_file}
     threads = held_out(args)
     if not threads:
@@ -220,7 +230,8 @@ def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> Non
     from l2l.io import atomic_write_text
 
     metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
-    lines = [f"Evaluation on {args.dataset} ({n_threads} held-out threads, {n_prompts} prompts), target {args.target_lang}",
+    lines = [f"Evaluation on {args.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
+             f"target {args.target_lang}",
              "", "| metric | base | tuned |", "|---|---|---|"]
     for k in metrics:
         vals = [r.get(k) for r in rows]

@@ -9,7 +9,7 @@ from l2l.preference_training import main as preference_main
 
 
 def main(argv=None) -> int:
-    return preference_main(argv, "orpo", "finetune_orpo.py", __doc__.split("\n\n")[0], default_beta=0.1)
+    return preference_main(argv, "orpo", "finetune_orpo.py", __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -68,7 +68,8 @@ def read_paragraphs(spec: str, text_field: str) -> list[str]:
     dsd = load_any(spec)
     data = next(iter(dsd.values()))
     if text_field not in data.column_names:
-        raise UsageError(f"{spec} has no column {text_field!r} (columns: {', '.join(data.column_names)}); use --text_field")
+        raise UsageError(f"{spec} has no column {text_field!r} (columns: {', '.join(data.column_names)}); "
+                         "use --text_field")
     return [t.strip() for t in data[text_field] if isinstance(t, str) and t.strip()]
 
 
@@ -108,8 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             raise UsageError(f"--{name} must contain {', '.join(missing)}")
     from l2l import checkpoints
+    from l2l.io import check_apart
 
     folder = Path(args.checkpoint_location)
+    check_apart(folder, args.corpus)
     done = checkpoints.covered(folder).get("train", set())
     paragraphs = read_paragraphs(args.corpus, args.text_field)[: args.max_paragraphs]
     todo = [item for item in plan(paragraphs, args) if item["index"] not in done]
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     checkpoints.remove_temporaries(folder)
     if checkpoints.read_manifest(folder) is None:
-        checkpoints.write_manifest(folder, {"dataset": args.corpus, "text_fields": ["messages"], "target_language": "en",
+        checkpoints.write_manifest(folder, {"dataset": args.corpus, "text_fields": ["messages"],
+                                            "target_language": "en",
                                             "lang_field": None, "generator": args.model_name})
     failed = 0
     with tqdm(total=len(todo), unit="paragraph", desc="generate") as bar:

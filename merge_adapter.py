@@ -23,7 +23,7 @@ def build_parser() -> Parser:
                    help="Weights of the merged model. Default auto: float32 on CPU, bf16/fp16 on GPU.")
     p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
     add_trust_remote_code_arg(p)
-    add_hub_args(p, "merged model")
+    add_hub_args(p)
     return p
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.inference import adapter_base, adapter_tokenizer, attach_adapter
     from l2l.io import check_output_free
 
-    check_output_free(args.output_name, args.overwrite)
+    check_output_free(args.output_name, args.overwrite, inputs=(args.model_name, args.base_model))
     base = args.base_model or adapter_base(args.model_name)
     if base is None:
         raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")

@@ -27,7 +27,8 @@ def build_parser() -> Parser:
     p.add_argument("instruction_prompt", help="System prompt, e.g. 'You are a chatbot that always answers in Dutch.'")
     p.add_argument("input", nargs="?", default=None, help="A message: print the answer and exit.")
     p.add_argument("--input_file", default=None,
-                   help="A .txt file (one prompt a line) or JSONL (prompt/input/instruction text, or messages) to answer.")
+                   help="A .txt file (one prompt a line) or JSONL (prompt/input/instruction text, or messages) "
+                        "to answer.")
     p.add_argument("--output_file", default=None, help="JSONL answers for --input_file, one line per input, in order.")
     p.add_argument("--thread_template", default=None,
                    help="Chat template (llama3, llama2, chatml, phi3, tokenizer or a file). Default: the model's own.")
@@ -70,10 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.input_file and not args.output_file:
         raise UsageError("--input_file needs --output_file")
+    if args.input is not None and not args.input.strip():
+        raise UsageError("the message is empty")
     if args.input is not None and args.input_file:
         raise UsageError("give either an input or --input_file, not both")
     if not 0 < args.top_p <= 1:
         raise UsageError("--top_p must be in (0, 1]")
+    if args.output_file:  # before the model loads and answers: never lose the work at the last step
+        from l2l.io import check_apart, check_writable
+
+        check_writable(args.output_file, folder=False, flag="--output_file")
+        check_apart(args.output_file, args.input_file, args.model_name)
     inputs = read_inputs(Path(args.input_file)) if args.input_file else None
     from l2l.inference import ChatModel, GenerationOptions
 

@@ -76,7 +76,8 @@ def run(model_dir: Path, data, packing: str | None, args, out: Path) -> tuple[fl
                        bf16=False, logging_steps=args.steps, save_strategy="no", report_to="none",
                        activation_checkpointing=False, disable_tqdm=True, seed=0)
     trainer = SFTTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
-                         peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+                         peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear",
+                                                task_type="CAUSAL_LM"))
     result = trainer.train()
     tokens = max(e.get("num_tokens", 0) for e in trainer.state.log_history)
     seconds = result.metrics["train_runtime"]
@@ -101,7 +102,8 @@ def main() -> None:
         rows = {name: run(model_dir, data, strategy, args, work / name)
                 for name, strategy in (("padded batches", None), ("packing, wrapped", "wrapped"),
                                        ("packing, bfd (padding-free)", "bfd"))}
-    print(f"{args.steps} steps of batch {args.batch_size}, max_length {args.max_length}, threads {torch.get_num_threads()}; "
+    print(f"{args.steps} steps of batch {args.batch_size}, max_length {args.max_length}, "
+          f"threads {torch.get_num_threads()}; "
           + ", ".join(f"{name}: {n} sequences" for name, (_, _, n) in rows.items()))
     print("| SFT | seconds | trained tokens | tokens/s | ratio |")
     print("|---|---|---|---|---|")

@@ -30,7 +30,8 @@ def synthetic_oasst(n_messages: int, seed: int = 0) -> list[dict]:
     while len(rows) < n_messages:
         tree += 1
         root = f"t{tree}"
-        rows.append({"message_id": root, "parent_id": None, "role": "prompter", "text": f"question {tree}", "rank": None})
+        rows.append({"message_id": root, "parent_id": None, "role": "prompter", "text": f"question {tree}",
+                     "rank": None})
         frontier = [(root, "prompter", 0)]
         size = rng.randint(3, 15)
         while frontier and size > 0:

@@ -94,15 +94,16 @@ def ours(model_dir: Path, data: Path, work: Path, batch_size: int, engine: str =
     from l2l.translate_job import JobConfig, TranslationJob
     from l2l.translators import TranslatorOptions, get
 
-    translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device="cpu", extra={"engine": engine}))
-    job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl", checkpoint_dir=work / f"ckpt-{engine}-{max_batch_tokens}",
+    translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device="cpu", engine=engine))
+    job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl",
+                                   checkpoint_dir=work / f"ckpt-{engine}-{max_batch_tokens}",
                                    text_field="instruction,output", source_lang="en", batch_size=batch_size,
                                    max_batch_tokens=max_batch_tokens), translator)
-    job.prepare()
+    plan = job.prepare()
     translator.check_pair("en", "nl")  # load (and convert, for CTranslate2) outside the timed part
     start = time.perf_counter()
-    stats = job.run()
-    return time.perf_counter() - start, stats
+    job.run(plan)
+    return time.perf_counter() - start, job.pieces.stats
 
 
 def main() -> None:
@@ -123,10 +124,14 @@ def main() -> None:
         data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         os.environ["L2L_CACHE"] = str(work / "cache")
         t_naive, src_tokens = naive(model_dir, rows, fields, args.batch_size)
-        runs = {"translate.py, transformers": ours(model_dir, data, work, args.batch_size),
-                "translate.py, CTranslate2 int8": ours(model_dir, data, work, args.batch_size, "ctranslate2"),
-                f"translate.py, CTranslate2 int8, --max_batch_tokens {args.max_batch_tokens}":
-                    ours(model_dir, data, work, args.batch_size, "ctranslate2", args.max_batch_tokens)}
+        runs = {
+            "translate.py, transformers": ours(model_dir, data, work, args.batch_size),
+            "translate.py, CTranslate2 int8": ours(model_dir, data, work, args.batch_size, "ctranslate2"),
+            f"translate.py, CTranslate2 int8, --max_batch_tokens {args.max_batch_tokens}": ours(model_dir, data, work,
+                                                                                                args.batch_size,
+                                                                                                "ctranslate2",
+                                                                                                args.max_batch_tokens),
+        }
         from l2l.translators.ct2 import converted
 
         disk = {ct: (converted(str(model_dir), ct) / "model.bin").stat().st_size / 2**20 for ct in ("float32", "int8")}
@@ -139,8 +144,10 @@ def main() -> None:
     print(f"| naive (LLaMa2lang) | {t_naive:.1f} | {n / t_naive:.2f} | {src_tokens / t_naive:.0f} | 1.00 |")
     for name, (t, _) in runs.items():
         print(f"| {name} | {t:.1f} | {n / t:.2f} | {src_tokens / t:.0f} | {t_naive / t:.2f} |")
-    print(f"converted copy on disk: float32 {disk['float32']:.1f} MiB, int8 {disk['int8']:.1f} MiB "
-          f"({disk['int8'] / disk['float32']:.2f} of float32)")
+    print(
+        f"converted copy on disk: float32 {disk['float32']:.1f} MiB, int8 {disk['int8']:.1f} MiB "
+        f"({disk['int8'] / disk['float32']:.2f} of float32)"
+    )
 
 
 if __name__ == "__main__":

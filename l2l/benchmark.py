@@ -203,7 +203,8 @@ def table(results: list[Result], source: str, target: str, n: int) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r.error is not None, -(r.chrf or 0))):
         lines.append(f"| {r.model} | {r.backend} | {_fmt(r.bleu)} | {_fmt(r.chrf)} | {_fmt(r.sentences_per_s, 2)} | "
-                     f"{_fmt(r.tokens_per_s, 0)} | {_fmt(r.load_s, 1)} | {_fmt(r.peak_memory_mb, 0)} | {r.error or ''} |")
+                     f"{_fmt(r.tokens_per_s, 0)} | {_fmt(r.load_s, 1)} | {_fmt(r.peak_memory_mb, 0)} | "
+                     f"{r.error or ''} |")
     return "\n".join(lines)
 
 
@@ -232,7 +233,8 @@ def write_outputs(results: list[Result], folder: Path, text: str, sources, refer
     x = range(len(ok))
     ax.bar([i - 0.2 for i in x], [r.bleu for r in ok], width=0.4, label="BLEU")
     ax.bar([i + 0.2 for i in x], [r.chrf for r in ok], width=0.4, label="chrF")
-    ax.set_xticks(list(x), [r.model if len(r.model) < 24 else "..." + r.model[-21:] for r in ok], rotation=20, ha="right")
+    ax.set_xticks(list(x), [r.model if len(r.model) < 24 else "..." + r.model[-21:] for r in ok], rotation=20,
+                  ha="right")
     ax.set_ylabel("score")
     ax.set_title("translation quality")
     ax.legend()

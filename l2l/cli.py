@@ -5,15 +5,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 class UsageError(Exception):
     """Bad input from the user: reported in one line, exit code 2, nothing written."""
 
 
+class ModelNotFound(UsageError):
+    """No model under this name: no such local folder, and no such Hub repository (or not cached offline)."""
+
+
+class ModelLoadError(UsageError):
+    """The model exists but cannot be loaded or converted (wrong architecture, broken files, converter error)."""
+
+
+CPU_HELP = "Force the CPU even when a GPU is available."
+TRUST_REMOTE_CODE_HELP = "Allow models and datasets to run their own code from the Hub (off by default)."
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (usage stays available through --help)."""
+    """argparse with one-line errors (usage stays available through --help) and no abbreviated flags
+    (`--work 2` is an error, not `--workers 2`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -29,7 +46,7 @@ def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> None:
+def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None, prog: str | None = None) -> None:
     """Run a script's main(): UsageError -> one line on stderr and exit 2; Ctrl-C -> exit 130."""
     import logging
 
@@ -38,9 +55,17 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     try:
         code = main(argv)
     except UsageError as e:
-        prog = os.path.basename(sys.argv[0]) or "l2l"
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog or os.path.basename(sys.argv[0]) or 'l2l'}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"{prog or os.path.basename(sys.argv[0]) or 'l2l'}: error: no space left on the device "
+              f"({e.filename or 'writing output'}); everything written before is whole and kept: free some space "
+              "and run the same command again", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted: completed checkpoints are kept; run the same command again to continue",
               file=sys.stderr)
@@ -73,29 +98,17 @@ def first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-def add_quant_args(parser: argparse.ArgumentParser, **kw) -> None:
-    """--quant8/--quant4 as in LLaMa2lang (mutually exclusive)."""
-    g = parser.add_mutually_exclusive_group()
-    g.add_argument("--quant8", action="store_true", help="Load the model in 8 bits (bitsandbytes).", **kw)
-    g.add_argument("--quant4", action="store_true", help="Load the model in 4 bits NF4 (bitsandbytes).", **kw)
+def add_hub_args(parser: argparse.ArgumentParser) -> None:
+    """--push_to_hub and --private (l2l.config.HubOptions)."""
+    from .config import HubOptions, add_arguments
+
+    add_arguments(parser, HubOptions)
 
 
-def add_hub_args(parser: argparse.ArgumentParser, what: str, **kw) -> None:
-    parser.add_argument("--push_to_hub", action="store_true",
-                        help=f"Push the {what} to the Hugging Face Hub (output is then a repo id). "
-                             "Nothing is pushed without this flag. Uses HF_TOKEN from the environment.", **kw)
-    parser.add_argument("--private", action="store_true", help="Create the Hub repository as private.", **kw)
-
-
-def add_cpu_arg(parser: argparse.ArgumentParser, help: str = "Force the CPU even when a GPU is available.", **kw) -> None:
+def add_cpu_arg(parser: argparse.ArgumentParser, help: str = CPU_HELP, **kw) -> None:
     parser.add_argument("--cpu", action="store_true", help=help, **kw)
 
 
 def add_trust_remote_code_arg(parser: argparse.ArgumentParser, **kw) -> None:
     parser.add_argument("--trust_remote_code", action="store_true",
-                        help="Allow models and datasets to run their own code from the Hub (off by default).", **kw)
-
-
-def add_model_loading_args(parser: argparse.ArgumentParser, **kw) -> None:
-    add_cpu_arg(parser, **kw)
-    add_trust_remote_code_arg(parser, **kw)
+                        help=TRUST_REMOTE_CODE_HELP, **kw)

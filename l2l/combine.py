@@ -51,6 +51,7 @@ def to_dataset_dict(combined: Combined):
     import datasets
 
     try:
-        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split, rows in combined.splits.items()})
+        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split,
+                                     rows in combined.splits.items()})
     except (TypeError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"the checkpoint records do not form one table: {e}") from e

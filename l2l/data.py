@@ -11,8 +11,9 @@ dolly (instruction/context/response), ShareGPT `conversations` ({from, value}) a
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .cli import UsageError
 
@@ -29,6 +30,37 @@ def _reason(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _check_local(spec: str, path: Path) -> None:
+    """Local inputs that datasets would answer with a puzzle: an empty file, a folder without data files."""
+    if path.is_file() and not path.read_bytes().strip():
+        raise UsageError(f"dataset {spec} is empty")
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", errors="replace") as f:
+            if sum(1 for line in f if line.strip()) <= 1:
+                raise UsageError(f"dataset {spec} has a header but no records")
+    if path.is_dir() and not (path / "dataset_dict.json").exists() and not (path / "state.json").exists():
+        if not any(p.suffix.lower() in _BUILDERS for p in path.rglob("*") if p.is_file()):
+            raise UsageError(f"dataset folder {spec} holds no data files ({', '.join(sorted(_BUILDERS))}) and is "
+                             "not a save_to_disk folder")
+
+
+def _explain(spec: str, path: Path, e: BaseException) -> str:
+    """One line for a dataset that did not load: the bad line of a JSON Lines file, the offline Hub."""
+    import os
+
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            try:
+                if line.strip():
+                    json.loads(line)
+            except json.JSONDecodeError as bad:
+                return f"cannot read dataset {spec}, line {n}: not JSON ({bad.msg})"
+    if not path.exists() and os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
+        return (f"cannot read dataset {spec}: it is not a local file or folder, and the Hub is off "
+                f"(HF_HUB_OFFLINE is set) and has no cached copy; give a local file or folder instead")
+    return f"cannot read dataset {spec}: {_reason(e)}"
+
+
 def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = False):
     """Load `spec` as a DatasetDict. Raises UsageError with a one-line reason when it cannot."""
     import datasets
@@ -36,6 +68,7 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # its errors reach the user as our one line
     path = Path(spec)
+    _check_local(spec, path)
     try:
         if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
             ds = datasets.load_from_disk(str(path))
@@ -56,7 +89,7 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
     except UsageError:
         raise
     except Exception as e:  # datasets raises many types; the user needs the reason, not a traceback
-        raise UsageError(f"cannot read dataset {spec}: {_reason(e)}") from e
+        raise UsageError(_explain(spec, path, e)) from e
     if isinstance(ds, datasets.Dataset):
         ds = datasets.DatasetDict({"train": ds})
     if split is not None:
@@ -65,6 +98,8 @@ def load_any(spec: str, *, split: str | None = None, trust_remote_code: bool = F
         ds = datasets.DatasetDict({split: ds[split]})
     if not len(ds):
         raise UsageError(f"dataset {spec} has no splits")
+    if not any(len(d) for d in ds.values()):
+        raise UsageError(f"dataset {spec} has no records")
     return ds
 
 

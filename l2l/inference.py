@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import UsageError, first_line, log
+from .cli import ModelLoadError, ModelNotFound, UsageError, first_line, log
 
 
 @dataclass
@@ -48,7 +48,7 @@ def adapter_tokenizer(model_name: str, base: str | None, trust_remote_code: bool
 
     try:
         return load_tokenizer(model_name, trust_remote_code=trust_remote_code)
-    except UsageError:
+    except (ModelNotFound, ModelLoadError):
         if base is None:
             raise
         return load_tokenizer(base, trust_remote_code=trust_remote_code)
@@ -60,6 +60,10 @@ def attach_adapter(model, adapter: str, trainable: bool = False):
 
     try:
         return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
+    except (RuntimeError, KeyError, AttributeError) as e:  # size mismatch, modules the base does not have
+        given = getattr(model, "name_or_path", None) or "the given base model"
+        raise UsageError(f"adapter {adapter} does not fit {given}: it was trained on {adapter_base(adapter)} "
+                         f"({first_line(e)[:160]})") from e
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot load adapter {adapter}: {first_line(e)}") from e
 
@@ -105,7 +109,8 @@ class ChatModel:
     def encode(self, conversations: list[list[dict]]):
         prompts = [self.tokenizer.apply_chat_template(c, chat_template=self.template, tokenize=False,
                                                       add_generation_prompt=True) for c in conversations]
-        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
+        return self.tokenizer(prompts, return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(self.model.device)
 
     def answer(self, conversations: list[list[dict]], options: GenerationOptions, streamer=None) -> list[str]:
         """One answer per conversation: the new tokens only, decoded whole (no prompt echo, no cut words)."""
@@ -118,7 +123,7 @@ class ChatModel:
         with torch.inference_mode():
             out = self.model.generate(**enc, max_new_tokens=options.max_new_tokens, eos_token_id=self.stop_ids,
                                       pad_token_id=self.tokenizer.pad_token_id, streamer=streamer, **options.kwargs())
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
     def streamer(self):

@@ -80,8 +80,38 @@ def replace_dir(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
-def check_output_free(location: str, overwrite: bool) -> None:
-    """Refuse to replace an existing file or non-empty folder unless asked to."""
+def check_apart(output: str, *inputs: str | Path | None) -> None:
+    """Refuse an output that is, contains, or lies inside one of the inputs: writing it would replace, delete
+    or bury the input (--overwrite does not change that). Inputs that are not local paths (Hub ids) are ignored."""
+    out = Path(output).expanduser().resolve()
+    for spec in inputs:
+        if spec is None or not Path(spec).expanduser().exists():
+            continue
+        inp = Path(spec).expanduser().resolve()
+        how = "is" if out == inp else "contains" if inp.is_relative_to(out) else \
+            "lies inside" if out.is_relative_to(inp) else None
+        if how:
+            raise UsageError(f"the output {output} {how} the input {spec}; choose an output outside it")
+
+
+def check_writable(location: str | Path, folder: bool, flag: str = "output") -> None:
+    """Refuse, before any work, an output that cannot be written where it is: a folder given for a file, a file
+    given for a folder, or a path below an existing file."""
+    path = Path(location)
+    if folder and path.is_file():
+        raise UsageError(f"{flag} {location} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise UsageError(f"{flag} {location} is a folder, not a file")
+    blocked = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"{flag} {location} cannot be created: {blocked} is a file")
+
+
+def check_output_free(location: str, overwrite: bool, inputs: tuple = ()) -> None:
+    """Refuse to replace an existing file or non-empty folder unless asked to, and any output that is,
+    contains or lies inside an input."""
+    check_apart(location, *inputs)
+    check_writable(location, folder=True)
     target = Path(location)
     occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
     if occupied and not overwrite:

@@ -5,7 +5,7 @@ matching (the `langcodes` package), and an unsupported code is refused naming th
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from langcodes import Language, closest_supported_match
 
@@ -61,19 +61,25 @@ def display_name(code: str) -> str:
         return str(lang)
 
 
-def validate(code: str, what: str = "language") -> Language:
-    lang = parse(code)
-    if lang is None:
-        raise UsageError(f"{what} {code!r} is not a language code (use ISO 639-1 / BCP-47 such as nl, pt-BR, zh-Hant)")
-    return lang
+class InvalidLanguageCode(UsageError):
+    """Not a language code at all."""
 
 
 class UnsupportedLanguage(UsageError):
-    pass
+    """A language code the backend has no code for."""
 
 
-def match(code: str, supported: Iterable[str], backend: str,
-          to_tag: Callable[[str], Language | None] = parse, max_distance: int = 10) -> str:
+def validate(code: str, what: str = "language") -> Language:
+    lang = parse(code)
+    if lang is None:
+        raise InvalidLanguageCode(
+            f"{what} {code!r} is not a language code (use ISO 639-1 / BCP-47 such as nl, pt-BR, zh-Hant)"
+        )
+    return lang
+
+
+def match(code: str, supported: Iterable[str], backend: str, to_tag: Callable[[str], Language | None] = parse,
+          max_distance: int = 10) -> str:
     """Map a user's code onto one of `supported` (a backend's own codes) or raise UnsupportedLanguage."""
     supported = list(dict.fromkeys(supported))
     if code in supported:
@@ -91,8 +97,10 @@ def match(code: str, supported: Iterable[str], backend: str,
             # An explicitly requested script must be honoured (sr-Latn is not sr-Cyrl).
             if not wanted.script or (to_tag(found) or wanted).maximize().script == wanted.script:
                 return found
-    raise UnsupportedLanguage(f"{backend} does not support language {code!r}; "
-                              f"close matches: {', '.join(close_matches(code, supported, to_tag)) or 'none'}")
+    raise UnsupportedLanguage(
+        f"{backend} does not support language {code!r}; "
+        f"close matches: {', '.join(close_matches(code, supported, to_tag)) or 'none'}"
+    )
 
 
 def close_matches(code: str, supported: list[str], to_tag: Callable[[str], Language | None] = parse,

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
-from .cli import UsageError, first_line
+from pathlib import Path
+
+from .cli import ModelLoadError, ModelNotFound, first_line
+
+_NOT_FOUND = {"HFValidationError", "LocalEntryNotFoundError", "RepositoryNotFoundError", "EntryNotFoundError",
+              "RevisionNotFoundError"}
+
+
+def _looks_local(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or Path(name).expanduser().exists() or name.count("/") > 1
+
+
+def load_error(what: str, name: str, e: BaseException) -> ModelLoadError | ModelNotFound:
+    """The error to report for a model or tokenizer that did not load: ModelNotFound when there is no model
+    under that name (no such folder; no such Hub repository, or not cached offline), else ModelLoadError."""
+    chain, x = set(), e
+    while x is not None and len(chain) < 10:
+        chain.add(type(x).__name__)
+        x = x.__cause__ or x.__context__
+    if _looks_local(name) and not Path(name).expanduser().exists():
+        return ModelNotFound(f"no such folder {name} (and it is not a Hub model id)")
+    patterns = ("tokenizer*", "*.model", "vocab*", "*.spm")
+    if what.startswith("tokenizer") and Path(name).is_dir() and not any(any(Path(name).glob(p)) for p in patterns):
+        return ModelLoadError(f"cannot load {what} {name}: the folder has no tokenizer files")
+    if chain & _NOT_FOUND:
+        return ModelNotFound(f"cannot load {what} {name}: {first_line(e)}")
+    return ModelLoadError(f"cannot load {what} {name}: {first_line(e)}")
 
 
 def quiet_transformers() -> None:
@@ -62,8 +88,7 @@ def load_model(auto_class, name: str, *, device: str, quant4: bool = False, quan
             model = auto_class.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
             model.to(device)
     except (OSError, ValueError) as e:
-        first = first_line(e)
-        raise UsageError(f"cannot load model {name}: {first}") from e
+        raise load_error("model", name, e) from e
     model.eval()
     return model
 
@@ -74,6 +99,5 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs):
     quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs)
-    except (OSError, ValueError) as e:
-        first = first_line(e)
-        raise UsageError(f"cannot load tokenizer of {name}: {first}") from e
+    except (OSError, ValueError, TypeError) as e:
+        raise load_error("tokenizer of", name, e) from e

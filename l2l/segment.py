@@ -18,8 +18,8 @@ layout intact; joining them untranslated gives back the original exactly.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 MD_PREFIX = re.compile(r"^(\s*(?:(?:[-*+]|\d{1,3}[.)])\s+(?:\[[ xX]\]\s+)?|#{1,6}\s+|>\s?)*)")
@@ -157,7 +157,8 @@ def structure(text: str) -> list[Piece]:
         m = FENCE.match(body)
         if fence is not None:  # inside a code block: verbatim until the closing fence
             pieces.append(Piece(line, False))
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not body.strip()[len(m.group(1)):].strip():
+            closing = m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence)
+            if closing and not body.strip()[len(m.group(1)):].strip():
                 fence = None
             continue
         if m:

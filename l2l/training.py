@@ -1,74 +1,68 @@
-"""What the fine-tuning scripts share: flags, loading a (quantized) base model with LoRA, trainer settings,
-automatic resume, and the output folder (adapter, tokenizer, model card, loss plot)."""
+"""What the fine-tuning scripts share (their flags are in train_config.py): loading a (quantized) base model
+with LoRA, trainer settings, automatic resume, and the output folder (adapter, tokenizer, model card, loss plot)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
-from .cli import (UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, first_line, log, non_negative_int,
-                  positive_int)
-
-DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
+from .cli import UsageError, first_line, log
 
 
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("tuned_model", help="Output: a local folder for the adapter (a Hub repo id too with --push_to_hub).")
-    p.add_argument("dataset_name", help="The dataset: output of combine_checkpoints.py, a local file or a Hub id.")
-    p.add_argument("instruction_prompt", help="System prompt added to every thread, e.g. 'You are a generic chatbot "
-                                              "that always answers in Dutch.'")
-    p.add_argument("--base_model", default=DEFAULT_BASE_MODEL, help=f"Base model (Hub id or folder). Default {DEFAULT_BASE_MODEL}.")
-    q = p.add_mutually_exclusive_group()
-    q.add_argument("--quant8", action="store_true", help="Load the base model in 8 bits instead of 4-bit NF4.")
-    q.add_argument("--noquant", action="store_true", help="No quantization: LoRA on the full-precision model.")
-    p.add_argument("--max_seq_length", type=positive_int, default=512, help="Longest training sequence in tokens. Default 512.")
-    p.add_argument("--num_train_epochs", type=float, default=2.0, help="Epochs. Default 2.")
-    p.add_argument("--max_steps", type=int, default=-1, help="Stop after this many optimizer steps (-1: run the epochs).")
-    p.add_argument("--batch_size", type=positive_int, default=4, help="Per-device batch size. Default 4.")
-    p.add_argument("--gradient_accumulation_steps", type=positive_int, default=1, help="Default 1.")
-    p.add_argument("--learning_rate", type=float, default=2e-4, help="Default 2e-4.")
-    p.add_argument("--lr_scheduler_type", default="cosine", help="Default cosine.")
-    p.add_argument("--warmup_ratio", type=float, default=0.03, help="Share of steps warming up. Default 0.03.")
-    p.add_argument("--lora_r", type=positive_int, default=16, help="LoRA rank. Default 16.")
-    p.add_argument("--lora_alpha", type=positive_int, default=32, help="LoRA alpha. Default 32.")
-    p.add_argument("--lora_dropout", type=float, default=0.05, help="LoRA dropout. Default 0.05.")
-    p.add_argument("--target_modules", default="all-linear",
-                   help="Modules given LoRA adapters: all-linear or a comma-separated list (q_proj,v_proj). Default all-linear.")
-    p.add_argument("--threads_output_name", default=None, help="Also save the training threads here (a folder).")
-    p.add_argument("--padding", choices=["left", "right"], default="right", help="Padding side. Default right.")
-    p.add_argument("--seed", type=int, default=42, help="Default 42.")
-    p.add_argument("--eval_steps", type=positive_int, default=None,
-                   help="Evaluate the validation split every N steps (default: at each save).")
-    p.add_argument("--save_steps", type=positive_int, default=100, help="Checkpoint every N steps. Default 100.")
-    p.add_argument("--logging_steps", type=positive_int, default=10, help="Default 10.")
-    p.add_argument("--report_to", default="none", help="none, tensorboard, wandb... Default none.")
-    p.add_argument("--output_dir", default=None,
-                   help="Trainer checkpoints (default <tuned_model>-checkpoints). An interrupted run resumes from here.")
-    p.add_argument("--gradient_checkpointing", action="store_true", help="Trade compute for memory.")
-    add_cpu_arg(p, help="Train on the CPU even when a GPU is available.")
-    add_trust_remote_code_arg(p)
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing tuned_model folder.")
-    add_hub_args(p, "adapter")
-    p.add_argument("--hub_model_id", default=None, help="Hub repo for --push_to_hub (default: tuned_model).")
+def check_outputs(cfg, threads) -> None:
+    """Before anything slow: the outputs are free (or --overwrite) and apart from every input, and the
+    checkpoint folder holds no run with other settings (cfg's and the thread options')."""
+    from .io import check_apart, check_output_free
+    from .train_config import check_checkpoints, flat_settings
+
+    inputs = (*cfg.inputs(), threads.source_dataset)
+    check_output_free(cfg.tuned_model, cfg.overwrite, inputs=inputs)
+    check_apart(cfg.checkpoints_dir, *inputs)
+    if cfg.threads_output_name:
+        check_apart(cfg.threads_output_name, *inputs, cfg.tuned_model, cfg.checkpoints_dir)
+    check_checkpoints(cfg, flat_settings(cfg, threads))
 
 
-def check_arguments(args) -> None:
-    from .io import check_output_free
+def start_checkpoints(cfg, threads) -> None:
+    """Right before training: clear the old run's checkpoints with --overwrite, record these settings."""
+    from .train_config import flat_settings, record_checkpoints
 
-    if args.max_steps == 0 or args.max_steps < -1:
-        raise UsageError("--max_steps must be positive, or -1 to run the epochs")
-    if not 0.0 <= args.warmup_ratio < 1.0:
-        raise UsageError("--warmup_ratio must be in [0, 1)")
-    if not 0.0 <= args.lora_dropout < 1.0:
-        raise UsageError("--lora_dropout must be in [0, 1)")
-    check_output_free(args.tuned_model, args.overwrite)
+    record_checkpoints(cfg, flat_settings(cfg, threads), main_process=is_main_process())
 
 
-def checkpoints_dir(args) -> str:
-    return args.output_dir or f"{args.tuned_model.rstrip('/')}-checkpoints"
+def check_lengths(threads: list[list[dict]], tokenizer, template: str, max_len: int) -> None:
+    """Before the model loads: how many training threads fit --max_seq_length. None with an answer token inside
+    the limit is an error (the trainer would have nothing to learn from); threads cut short are counted."""
+    def lengths(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+    def render(messages: list[dict], prompt_only: bool) -> str:
+        if prompt_only:  # up to where the first answer starts
+            first = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), len(messages))
+            messages = messages[:first]
+        return tokenizer.apply_chat_template(messages, chat_template=template, tokenize=False,
+                                             add_generation_prompt=prompt_only)
+
+    full = lengths([render(m, False) for m in threads])
+    starts = lengths([render(m, True) for m in threads])
+    usable = sum(1 for s in starts if s < max_len)
+    if not usable:
+        raise UsageError(f"none of the {len(threads)} training threads fits --max_seq_length {max_len}: the first "
+                         f"answer starts at token {min(starts)} at the earliest (the shortest thread has "
+                         f"{min(full)} tokens); raise --max_seq_length or use a shorter chat template "
+                         "(--thread_template chatml, or tokenizer)")
+    cut = sum(1 for n in full if n > max_len)
+    if cut:
+        log(f"{cut} of {len(threads)} training threads are longer than --max_seq_length {max_len} tokens and are cut "
+            + (f"to it; {len(threads) - usable} of them keep no answer token and teach nothing"
+               if usable < len(threads) else "to it"))
+
+
+def require_train_split(dsd, dataset: str) -> None:
+    if "train" not in dsd:
+        raise UsageError(f"dataset {dataset} has no 'train' split (splits: {', '.join(dsd)}); training needs one")
 
 
 def is_main_process() -> bool:
@@ -77,8 +71,9 @@ def is_main_process() -> bool:
 
 # ------------------------------------------------------------------------------------------ model
 def disable_cpu_bf16_repacking(model) -> int:
-    """STACK.md pitfall 1: on CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights for inference and
-    gradients of later training steps go wrong. Turning the repacking off keeps them exact."""
+    """On CPUs with AVX512-BF16, bitsandbytes repacks 4-bit weights for inference the first time one runs
+    (generate, evaluate); QLoRA gradients of later training steps are then wrong (53-60 % error measured on
+    this project's CI machine). Turning the repacking off keeps them equal to a float reference."""
     try:
         import bitsandbytes as bnb
     except ImportError:
@@ -108,53 +103,53 @@ def load_tokenizer_for_training(name: str, padding: str, trust_remote_code: bool
     return tok
 
 
-def load_model_for_training(args, device: str):
+def load_model_for_training(cfg, device: str):
     """The base model, quantized (4-bit NF4 by default, --quant8, --noquant), ready for k-bit training."""
     import transformers
 
     from .modeling import compute_dtype, load_model
 
-    quant4 = not (args.quant8 or args.noquant)
+    quant4 = not (cfg.quant8 or cfg.noquant)
     kwargs = {}
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device == "cuda":
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    model = load_model(transformers.AutoModelForCausalLM, args.base_model, device=device, quant4=quant4,
-                       quant8=args.quant8, trust_remote_code=args.trust_remote_code,
+    model = load_model(transformers.AutoModelForCausalLM, cfg.base_model, device=device, quant4=quant4,
+                       quant8=cfg.quant8, trust_remote_code=cfg.trust_remote_code,
                        dtype=compute_dtype(device) if device == "cuda" else None)
-    if quant4 or args.quant8:
+    if quant4 or cfg.quant8:
         from peft import prepare_model_for_kbit_training
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
         if device == "cpu":
             disable_cpu_bf16_repacking(model)
     model.config.use_cache = False
     return model
 
 
-def lora_config(args, task_type: str = "CAUSAL_LM"):
+def lora_config(cfg, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig
 
-    targets = args.target_modules
+    targets = cfg.target_modules
     targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
-    return LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=targets, bias="none", task_type=task_type)
 
 
-def common_trainer_kwargs(args, device: str, has_eval: bool) -> dict:
+def common_trainer_kwargs(cfg, device: str, has_eval: bool) -> dict:
     """TrainingArguments shared by SFT, DPO and ORPO."""
     import torch
 
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     return dict(
-        output_dir=checkpoints_dir(args), num_train_epochs=args.num_train_epochs, max_steps=args.max_steps,
-        per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps, learning_rate=args.learning_rate,
-        lr_scheduler_type=args.lr_scheduler_type, warmup_steps=args.warmup_ratio, seed=args.seed,
-        logging_steps=args.logging_steps, logging_first_step=True, save_steps=args.save_steps,
+        output_dir=cfg.checkpoints_dir, num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps, learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio, seed=cfg.seed,
+        logging_steps=cfg.logging_steps, logging_first_step=True, save_steps=cfg.save_steps,
         save_total_limit=2, eval_strategy="steps" if has_eval else "no",
-        eval_steps=(args.eval_steps or args.save_steps) if has_eval else None, report_to=args.report_to,
+        eval_steps=(cfg.eval_steps or cfg.save_steps) if has_eval else None, report_to=cfg.report_to,
         use_cpu=device == "cpu", bf16=bf16, fp16=device == "cuda" and not bf16,
-        activation_checkpointing=args.gradient_checkpointing, ddp_find_unused_parameters=False,
+        activation_checkpointing=cfg.gradient_checkpointing, ddp_find_unused_parameters=False,
         disable_tqdm=False,
     )
 
@@ -167,9 +162,9 @@ def last_checkpoint(output_dir: str) -> str | None:
     return get_last_checkpoint(output_dir)
 
 
-def train(trainer, output_dir: str):
-    """Train, resuming automatically from the newest checkpoint of an interrupted run."""
-    resume = last_checkpoint(output_dir)
+def train(trainer, output_dir: str, fresh: bool = False):
+    """Train, resuming automatically from the newest checkpoint of an interrupted run (unless `fresh`)."""
+    resume = None if fresh else last_checkpoint(output_dir)
     if resume:
         log(f"resuming from {resume}")
     return trainer.train(resume_from_checkpoint=resume)
@@ -185,14 +180,14 @@ def summarize(trainer, result, train_ds, eval_ds, noun: str) -> dict:
     return summary
 
 
-def finish(trainer, tokenizer, args, kind: str, summary: dict, eos_ids: list[int]) -> None:
+def finish(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: list[int], template_name: str) -> None:
     """On the main process: write tuned_model/, push it when asked, print where it is."""
     if not is_main_process():
         return
-    out = save_outputs(trainer, tokenizer, args, kind, summary, eos_ids)
+    out = save_outputs(trainer, tokenizer, cfg, kind, summary, eos_ids, template_name)
     log(f"adapter, tokenizer, model card and loss plot in {out}")
-    if args.push_to_hub:
-        push_adapter(out, args.hub_model_id or args.tuned_model, args.private)
+    if cfg.hub.push_to_hub:
+        push_adapter(out, cfg.hub_model_id or cfg.tuned_model, cfg.hub.private)
     print(out)
 
 
@@ -216,7 +211,8 @@ def plot_losses(curves: dict, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, points in curves.items():
         if points:
-            ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if len(points) < 30 else None, label=name)
+            ax.plot([s for s, _ in points], [v for _, v in points], marker="o" if len(points) < 30 else None,
+                    label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
@@ -227,23 +223,23 @@ def plot_losses(curves: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def model_card(args, kind: str, summary: dict) -> str:
-    hp = {k: getattr(args, k) for k in ("base_model", "dataset_name", "instruction_prompt", "thread_template",
-                                         "max_seq_length", "num_train_epochs", "max_steps", "batch_size",
-                                         "gradient_accumulation_steps", "learning_rate", "lr_scheduler_type",
-                                         "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
-                                         "seed") if hasattr(args, k)}
-    hp["quantization"] = "8-bit" if args.quant8 else "none" if args.noquant else "4-bit NF4 (QLoRA)"
+def model_card(cfg, kind: str, summary: dict, template_name: str) -> str:
+    hp = {k: getattr(cfg, k) for k in ("base_model", "dataset_name", "instruction_prompt", "max_seq_length",
+                                        "num_train_epochs", "max_steps", "batch_size", "gradient_accumulation_steps",
+                                        "learning_rate", "lr_scheduler_type", "warmup_ratio", "lora_r", "lora_alpha",
+                                        "lora_dropout", "target_modules", "seed")}
+    hp["thread_template"] = template_name
+    hp["quantization"] = cfg.quantization
     rows = "\n".join(f"| {k} | {v} |" for k, v in hp.items())
     metrics = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items())
     return f"""---
-base_model: {args.base_model}
+base_model: {cfg.base_model}
 library_name: peft
 tags: [l2l, lora, {kind}]
 ---
-# {Path(args.tuned_model).name}
+# {Path(cfg.tuned_model).name}
 
-A LoRA adapter for `{args.base_model}`, trained with {kind.upper()} by l2l on `{args.dataset_name}`.
+A LoRA adapter for `{cfg.base_model}`, trained with {kind.upper()} by l2l on `{cfg.dataset_name}`.
 
 ## Results
 
@@ -262,14 +258,15 @@ A LoRA adapter for `{args.base_model}`, trained with {kind.upper()} by l2l on `{
 ## Use
 
 ```bash
-python run_inference.py {args.tuned_model} "{args.instruction_prompt}" "your question"
+python run_inference.py {cfg.tuned_model} "{cfg.instruction_prompt}" "your question"
 ```
 """
 
 
-def save_outputs(trainer, tokenizer, args, kind: str, summary: dict, eos_ids: list[int] | None = None) -> Path:
+def save_outputs(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: list[int] | None = None,
+                 template_name: str = "llama3") -> Path:
     """Adapter, tokenizer, generation settings, model card, loss plot and summary in tuned_model/."""
-    out = Path(args.tuned_model)
+    out = Path(cfg.tuned_model)
     out.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -280,10 +277,10 @@ def save_outputs(trainer, tokenizer, args, kind: str, summary: dict, eos_ids: li
             gen.pad_token_id = tokenizer.pad_token_id
             gen.save_pretrained(out)
     curves = loss_curves(trainer.state.log_history)
-    plot_losses(curves, out / "loss.png", f"{kind.upper()} {Path(args.tuned_model).name}")
-    (out / "README.md").write_text(model_card(args, kind, summary), encoding="utf-8")
+    plot_losses(curves, out / "loss.png", f"{kind.upper()} {Path(cfg.tuned_model).name}")
+    (out / "README.md").write_text(model_card(cfg, kind, summary, template_name), encoding="utf-8")
     (out / "training_summary.json").write_text(json.dumps(
-        {"kind": kind, "base_model": args.base_model, "dataset": args.dataset_name, **summary,
+        {"kind": kind, "base_model": cfg.base_model, "dataset": cfg.dataset_name, **summary,
          "curves": curves, "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}, indent=2), encoding="utf-8")
     return out
 

@@ -86,8 +86,10 @@ def oasst_rows() -> list[dict]:
 
 
 ALPACA = [
-    {"instruction": "Explain why the sky is blue.", "input": "", "output": "Because of scattering. Short waves scatter more."},
-    {"instruction": "Summarise the text.", "input": "The quick brown fox jumps over the lazy dog.", "output": "A fox jumps."},
+    {"instruction": "Explain why the sky is blue.", "input": "",
+     "output": "Because of scattering. Short waves scatter more."},
+    {"instruction": "Summarise the text.", "input": "The quick brown fox jumps over the lazy dog.",
+     "output": "A fox jumps."},
     {"instruction": "Write a function.", "input": "", "output": CODE_ANSWER},
     {"instruction": "Explain why the sky is blue.", "input": "", "output": "Rayleigh scattering."},
 ]
@@ -102,7 +104,8 @@ def data(tmp_path) -> dict[str, Path]:
     d.mkdir()
     out = {"oasst": write_jsonl(d / "oasst.jsonl", oasst_rows()), "alpaca": write_jsonl(d / "alpaca.jsonl", ALPACA)}
     out["dolly"] = write_jsonl(d / "dolly.jsonl", [
-        {"instruction": "What is a fox?", "context": "The quick brown fox.", "response": "An animal.", "category": "qa"},
+        {"instruction": "What is a fox?", "context": "The quick brown fox.", "response": "An animal.",
+         "category": "qa"},
         {"instruction": "Say hello.", "context": "", "response": "Hello world!", "category": "chat"}])
     out["sharegpt"] = write_jsonl(d / "sharegpt.jsonl", [
         {"id": "s1", "conversations": [{"from": "human", "value": "Hello, how are you today?"},

@@ -28,7 +28,8 @@ def test_stats_equal_a_direct_count(tmp_path, models, data):
     assert oasst["instruction_tokens"] == n([by_id[k] for k in "aeg"])
     assert oasst["answer_tokens"] == n([by_id[k] for k in "bfh"])
     share = stats[str(data["sharegpt"])]
-    assert share["instruction_tokens"] == n(["Hello, how are you today?"]) and share["answer_tokens"] == n(["I am fine. Thank you!"])
+    assert share["instruction_tokens"] == n(["Hello, how are you today?"])
+    assert share["answer_tokens"] == n(["I am fine. Thank you!"])
     total = json.loads(out.read_text())["total"]
     assert total["answer_tokens"] == sum(r["answer_tokens"] for r in stats.values())
     assert "| total |" in proc.stdout and "| mean instruction |" not in proc.stdout.splitlines()[2]
@@ -84,9 +85,11 @@ def test_easy_negative_is_the_farthest_positive(tmp_path):
 
 CORPUS = [
     "The Eiffel Tower is a wrought-iron lattice tower in Paris, France. It was designed by the company of the engineer "
-    "Gustave Eiffel and built between 1887 and 1889 as the entrance arch to the 1889 World's Fair. It is 330 metres tall "
+    "Gustave Eiffel and built between 1887 and 1889 as the entrance arch to the 1889 World's Fair. "
+    "It is 330 metres tall "
     "and was the tallest man-made structure in the world until 1930. Millions of people visit it every year.",
-    "Honey bees live in colonies with one queen, thousands of female workers and a few hundred male drones. The workers "
+    "Honey bees live in colonies with one queen, thousands of female workers and a few hundred male drones. "
+    "The workers "
     "collect nectar and pollen, build the comb and care for the young.",
     "Too short to use.",
     "The Amazon rainforest covers much of the Amazon basin of South America. It is the largest tropical rainforest in "
@@ -119,9 +122,11 @@ def test_generate_synthetic_resumes_and_feeds_translate(tmp_path, models):
     assert [m["role"] for m in rows[1]["messages"]] == ["user", "assistant"]
     assert rows[1]["paragraph"] == CORPUS[1]  # short enough to keep whole
     # the output is a dataset translate.py reads (messages conversations)
-    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "t", "--base_dataset", tmp_path / "ds",
+    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "t", "--base_dataset",
+            tmp_path / "ds",
             "--source_lang", "en", check=True)
-    bad = run_cli("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"], "--answer_prompt", "{question}")
+    bad = run_cli("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"], "--answer_prompt",
+                  "{question}")
     assert bad.returncode == 2 and "{paragraph}" in bad.stderr and not (tmp_path / "x").exists()
 
 
@@ -159,7 +164,8 @@ def test_evaluate_model_against_direct_computation(tmp_path, models):
                for i in range(6)]
     ds = tmp_path / "threads"
     datasets.DatasetDict({"train": datasets.Dataset.from_list([{"messages": t} for t in threads[:4]]),
-                          "validation": datasets.Dataset.from_list([{"messages": t} for t in threads[4:]])}).save_to_disk(str(ds))
+                          "validation": datasets.Dataset.from_list([{"messages": t} for t in threads[4:]])}
+                         ).save_to_disk(str(ds))
     mc = tmp_path / "mc.jsonl"
     mc.write_text(json.dumps({"question": "Vraag 4?", "choices": ["Antwoord nummer 4.", "Nee"], "answer": 0}) + "\n"
                   + json.dumps({"question": "Vraag 5?", "choices": ["Ja", "Antwoord nummer 5."], "answer": "B"}) + "\n")
@@ -180,7 +186,9 @@ def test_evaluate_model_against_direct_computation(tmp_path, models):
         scores = [lp(t) for t in threads[4:]]
         ppl = math.exp(-sum(s for s, _ in scores) / sum(n for _, n in scores))
         acc = 0
-        for q, choices, answer in (("Vraag 4?", ["Antwoord nummer 4.", "Nee"], 0), ("Vraag 5?", ["Ja", "Antwoord nummer 5."], 1)):
+        for q, choices, answer in (("Vraag 4?", ["Antwoord nummer 4.", "Nee"], 0), ("Vraag 5?", ["Ja",
+                                                                                                 "Antwoord nummer 5."],
+                                                                                                 1)):
             s = [lp([{"role": "user", "content": q}, {"role": "assistant", "content": c}])[0] for c in choices]
             acc += int(max(range(2), key=s.__getitem__) == answer)
         return ppl, acc / 2

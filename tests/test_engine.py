@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, oasst_rows, run_cli, write_jsonl
+from conftest import load_records, oasst_rows, run_cli
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from l2l.translators.ct2 import COMPUTE_TYPES  # noqa: E402
@@ -26,11 +26,12 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
     common = ["--base_dataset", str(data["oasst"]), "--batch_size", "3", "--checkpoint_n", "4"]
     head = [backend, "--model_name", str(models[key]), target]
     ref, _ = translate_and_combine(tmp_path, "hf", *head, common)
-    ct2, proc = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"])
+    ct2, proc = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2",
+                                                                        "--ct2_compute_type", "float32"])
     assert ct2 == ref and len(ref["train"]) >= 6  # code blocks, placeholders, long pieces included
     assert "converting" in proc.stderr  # converted once ...
-    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2",
-                    "--ct2_compute_type", "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2", "--ct2_compute_type",
+                    "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
     assert "converting" not in again.stderr  # ... and cached
     int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
                    env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
@@ -41,7 +42,8 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
         parts, proc = translate_and_combine(tmp_path, "parts", *head, ct2_args)
         assert parts == ref and "already done" in proc.stderr
     assert "done:" in int8.stderr and "converting" in int8.stderr  # each compute type has its own copy ...
-    sizes = {p.parent.name.rsplit("-", 1)[1]: p.stat().st_size for p in (tmp_path / "cache" / "ct2").glob("*/model.bin")}
+    copies = (tmp_path / "cache" / "ct2").glob("*/model.bin")
+    sizes = {p.parent.name.rsplit("-", 1)[1]: p.stat().st_size for p in copies}
     assert set(sizes) == {"float32", "int8"} and sizes["int8"] < 0.5 * sizes["float32"]  # ... stored quantized
 
 
@@ -49,7 +51,8 @@ def test_ctranslate2_beam_search_equals_transformers(tmp_path, models, data):
     common = ["--base_dataset", str(data["oasst"]), "--num_beams", "4"]
     head = ["nllb", "--model_name", str(models["nllb"]), "nl"]
     ref, _ = translate_and_combine(tmp_path, "hf", *head, common)
-    ct2, _ = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"])
+    ct2, _ = translate_and_combine(tmp_path, "ct2", *head, common + ["--engine", "ctranslate2", "--ct2_compute_type",
+                                                                     "float32"])
     greedy, _ = translate_and_combine(tmp_path, "greedy", *head, ["--base_dataset", str(data["oasst"])])
     assert ct2 == ref and ref != greedy  # the beams were searched, and both engines found the same
 
@@ -68,7 +71,8 @@ def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
     unsupported = sorted(set(COMPUTE_TYPES) - ctranslate2.get_supported_compute_types("cpu"))
     cases += [  # a type this CPU lacks (float16 on most): refused before a copy is converted
         (["m2m", "--model_name", str(models["m2m"])], ["--engine", "ctranslate2", "--ct2_compute_type", ct, "--cpu"],
-         f"--ct2_compute_type {ct} does not run on this cpu") for ct in unsupported[:1]
+         f"--ct2_compute_type {ct} does not run on this cpu")
+        for ct in unsupported[:1]
     ]
     for i, (head, flags, message) in enumerate(cases):
         out = tmp_path / f"out{i}"
@@ -79,13 +83,13 @@ def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
 
 
 def test_token_budget_batches(tmp_path, models, data):
-    from l2l.translate_job import JobConfig, TranslationJob
+    from l2l.pieces import PieceTranslator
     from l2l.translators import TranslatorOptions, get
 
     translator = get("m2m")(TranslatorOptions(model_name=str(models["m2m"])))
-    job = TranslationJob(JobConfig(dataset="x", target_lang="nl", checkpoint_dir=tmp_path, max_batch_tokens=40), translator)
+    pieces = PieceTranslator(translator, "nl", max_batch_tokens=40)
     texts = sorted([r["text"] for r in oasst_rows()] + ["Hi.", "Yes.", "No way."], key=len, reverse=True)
-    batches = list(job._batches(texts))
+    batches = list(pieces.batches(texts))
     assert [t for b in batches for t in b] == texts
     for b in batches:
         sizes = translator.count_tokens(b)
@@ -119,15 +123,32 @@ def test_workers_split_one_command(tmp_path, models, data):
 
 
 def test_cpu_workers_share_the_cores():
-    import importlib.util
+    from l2l import workers as script
 
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("translate_script", ROOT / "translate.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     assert script.worker_threads(4, 16, {}, on_gpus=False) == 4
     assert script.worker_threads(4, 2, {}, on_gpus=False) == 1
     assert script.worker_threads(4, 16, {"OMP_NUM_THREADS": "2"}, on_gpus=False) is None  # the user's choice
     assert script.worker_threads(4, 16, {}, on_gpus=True) is None
 
+
+def test_worker_command_is_built_from_the_parsed_settings(tmp_path):
+    """Each worker gets the user's settings back as flags (any spelling the user used, in any position), its own
+    shard, and no worker flags; abbreviated flags are refused instead of being read as another flag."""
+    import translate as script
+    from l2l.config import from_args
+    from l2l.translate_job import JobConfig
+    from l2l.translators.base import TranslatorOptions
+    from l2l.workers import worker_command
+
+    argv = ["--batch_size=7", "opus", "--model_name", "m/{src}-{tgt}", "pt", str(tmp_path / "ck"), "--workers=3",
+            "--engine", "ctranslate2", "--keep_source", "--source_lang", "en"]
+    args = script.build_parser().parse_args(argv)
+    options, job = from_args(TranslatorOptions, args), from_args(JobConfig, args)
+    cmd = worker_command("translate.py", "opus", options, job, 2, 3)[2:]
+    again = script.build_parser().parse_args(cmd)
+    assert from_args(TranslatorOptions, again) == options
+    assert from_args(JobConfig, again) == JobConfig(**{**vars(job), "num_shards": 3, "shard_index": 2})
+    assert again.workers == 1 and "--workers" not in cmd and "--workers=3" not in cmd
+    with pytest.raises(SystemExit) as e:
+        script.build_parser().parse_args(["opus", "pt", str(tmp_path), "--work", "2"])
+    assert e.value.code == 2

@@ -22,9 +22,10 @@ def threads_data(tmp_path):
 
 
 def finetune(tmp_path, data, model, *extra, name="tuned", check=True):
-    return run_cli("finetune.py", tmp_path / name, data, "Je antwoordt altijd in het Nederlands.", "--base_model", model,
-                   "--thread_template", "chatml", "--batch_size", "4", "--max_seq_length", "128", "--logging_steps", "1",
-                   "--save_steps", "2", "--learning_rate", "5e-3", *extra, check=check, timeout=600)
+    return run_cli("finetune.py", tmp_path / name, data, "Je antwoordt altijd in het Nederlands.",
+                   "--base_model", model, "--thread_template", "chatml", "--batch_size", "4", "--max_seq_length", "128",
+                   "--logging_steps", "1", "--save_steps", "2", "--learning_rate", "5e-3", *extra, check=check,
+                   timeout=600)
 
 
 def reload_and_generate(adapter_dir, base):
@@ -34,7 +35,8 @@ def reload_and_generate(adapter_dir, base):
 
     tok = AutoTokenizer.from_pretrained(adapter_dir)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), adapter_dir).eval()
-    msgs = [{"role": "system", "content": "Je antwoordt altijd in het Nederlands."}, {"role": "user", "content": "Hoe gaat het 3?"}]
+    msgs = [{"role": "system", "content": "Je antwoordt altijd in het Nederlands."}, {"role": "user",
+                                                                                      "content": "Hoe gaat het 3?"}]
     enc = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=8, do_sample=False)
@@ -64,7 +66,6 @@ def test_sft_noquant_end_to_end(tmp_path, models, threads_data):
     assert isinstance(text, str)
     assert (tmp_path / "threads" / "dataset_dict.json").exists()
     # training actually moved the weights (lr 5e-3): LoRA B matrices are no longer zero
-    import torch
 
     assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_B" in n)
     first, last = summary["curves"]["train"][0][1], summary["curves"]["train"][-1][1]
@@ -105,7 +106,8 @@ def test_qlora_4bit_on_cpu(tmp_path, models, threads_data):
 
 def test_interrupted_run_resumes(tmp_path, models, threads_data):
     ckpt = tmp_path / "ckpt"
-    finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "2", "--output_dir", ckpt, name="first")
+    finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "2", "--output_dir", ckpt,
+             name="first")
     assert (ckpt / "checkpoint-2").is_dir()
     proc = finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "4", "--output_dir", ckpt,
                     name="second")
@@ -114,6 +116,16 @@ def test_interrupted_run_resumes(tmp_path, models, threads_data):
     assert summary["steps"] == 4
     assert [s for s, _ in summary["curves"]["train"]][0] <= 3  # history carried over from the first run
     assert {s for s, _ in summary["curves"]["train"]} >= {1, 2, 3, 4}
+    refused = finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "4", "--output_dir", ckpt,
+                       "--learning_rate", "1e-3", "--lora_r", "4", name="third", check=False)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--learning_rate (0.005 -> 0.001), --lora_r (16 -> 4)" in refused.stderr and "--overwrite" in refused.stderr
+    assert not (tmp_path / "third").exists() and (ckpt / "checkpoint-4").is_dir()
+    fresh = finetune(tmp_path, threads_data, models["chat"], "--noquant", "--max_steps", "2", "--output_dir", ckpt,
+                     "--learning_rate", "1e-3", "--lora_r", "4", "--overwrite", name="third")
+    assert fresh.returncode == 0 and "resuming" not in fresh.stderr
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-2"]  # the old run's are gone
+    assert json.loads((tmp_path / "third" / "training_summary.json").read_text())["steps"] == 2
 
 
 def test_two_processes_under_accelerate(tmp_path, models, threads_data):
@@ -121,7 +133,8 @@ def test_two_processes_under_accelerate(tmp_path, models, threads_data):
 
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(ROOT / "finetune.py"),
-           str(tmp_path / "tuned"), str(threads_data), "Antwoord in het Nederlands.", "--base_model", str(models["chat"]),
+           str(tmp_path / "tuned"), str(threads_data), "Antwoord in het Nederlands.", "--base_model",
+           str(models["chat"]),
            "--thread_template", "chatml", "--noquant", "--cpu", "--max_steps", "2", "--batch_size", "2",
            "--max_seq_length", "64", "--logging_steps", "1"]
     import os

@@ -120,7 +120,8 @@ def test_chat_loop_on_a_terminal_streams(models, adapter):
 
 
 def test_inference_bad_input(tmp_path, adapter):
-    proc = run_cli("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt", "--output_file", tmp_path / "o")
+    proc = run_cli("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt", "--output_file",
+                   tmp_path / "o")
     assert proc.returncode == 2 and "no such file" in proc.stderr
     proc = run_cli("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt")
     assert proc.returncode == 2 and "--output_file" in proc.stderr
@@ -158,11 +159,18 @@ def test_benchmark_two_models_and_a_failure(tmp_path, models):
 
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("Hello world.\tHallo wereld.\nHow are you today?\tHoe gaat het vandaag?\n"
-                     "The quick brown fox jumps.\tDe snelle bruine vos springt.\nPlease explain why.\tLeg uit waarom.\n")
+                     "The quick brown fox jumps.\tDe snelle bruine vos springt.\n"
+                     "Please explain why.\tLeg uit waarom.\n")
     out = tmp_path / "bench"
-    proc = run_cli("benchmark.py", "en", "nl", f"{models['m2m']},{models['nllb']},does_not_exist,{models['marian']}",
+    unknown = run_cli("benchmark.py", "en", "nl", f"{models['m2m']},does_not_exist", "--dataset", pairs,
+                      "--output_dir", out)
+    assert unknown.returncode == 2 and "unknown model 'does_not_exist'" in unknown.stderr and not out.exists()
+    broken = tmp_path / "broken"  # a translation architecture without weights: loads, fails, is reported
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "m2m_100"}')
+    proc = run_cli("benchmark.py", "en", "nl", f"{models['m2m']},{models['nllb']},{broken},{models['marian']}",
                    "--dataset", pairs, "--n", "4", "--output_dir", out, "--cpu", check=True)
-    assert "| does_not_exist |" in proc.stdout and "unknown model" in proc.stdout
+    assert f"| {broken} |" in proc.stdout and "has no tokenizer files" in proc.stdout
     data = json.loads((out / "results.json").read_text())
     assert data["references"] and len(data["sources"]) == 4
     ok = [r for r in data["results"] if r["error"] is None]

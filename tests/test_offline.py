@@ -15,9 +15,11 @@ needs_apertium = pytest.mark.skipif(shutil.which("apertium") is None, reason="ap
 
 @needs_apertium
 def test_apertium_translates_and_keeps_code(tmp_path):
-    rows = [{"instruction": "The house is red.", "input": "Use `ls` please.", "output": "Hello world.\n```\nx = 1\n```"}]
+    rows = [{"instruction": "The house is red.", "input": "Use `ls` please.",
+             "output": "Hello world.\n```\nx = 1\n```"}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
-    run_cli("translate.py", "apertium", "es", tmp_path / "ckpt", "--base_dataset", data, "--source_lang", "en", check=True)
+    run_cli("translate.py", "apertium", "es", tmp_path / "ckpt", "--base_dataset", data, "--source_lang", "en",
+            check=True)
     run_cli("combine_checkpoints.py", tmp_path / "ckpt", tmp_path / "out", check=True)
     (row,) = load_records(tmp_path / "out")["train"]
     assert row["instruction"] == "La casa es roja."

@@ -16,7 +16,8 @@ def msg(mid, parent, role, text, rank=None, **extra):
 
 
 def summary(pairs):
-    return [([m["content"] for m in p["prompt"]], p["chosen"][0]["content"], p["rejected"][0]["content"]) for p in pairs]
+    return [([m["content"] for m in p["prompt"]], p["chosen"][0]["content"],
+             p["rejected"][0]["content"]) for p in pairs]
 
 
 def test_pairs_at_every_depth_and_branch():
@@ -77,7 +78,8 @@ def test_threads_cli_writes_pairs(tmp_path, models, ranked):
     assert len(ds["train"]) == 8 and len(ds["validation"]) == 2
     row = ds["train"][0]
     assert row["prompt"][0] == {"role": "system", "content": "Wees kort."}
-    assert row["chosen"][0]["content"].startswith("Het gaat goed") and row["rejected"][0]["content"].startswith("Slecht")
+    assert row["chosen"][0]["content"].startswith("Het gaat goed")
+    assert row["rejected"][0]["content"].startswith("Slecht")
 
 
 @pytest.mark.parametrize("kind", ["dpo", "orpo"])
@@ -101,7 +103,8 @@ def test_dpo_from_sft_adapter_then_reload_and_generate(tmp_path, models, ranked)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     sft = tmp_path / "sft"
-    run_cli("finetune.py", sft, ranked, "Antwoord kort.", "--base_model", models["chat64"], "--thread_template", "chatml",
+    run_cli("finetune.py", sft, ranked, "Antwoord kort.", "--base_model", models["chat64"], "--thread_template",
+            "chatml",
             "--max_steps", "2", "--batch_size", "2", "--learning_rate", "1e-2", check=True, timeout=600)
     dpo = tmp_path / "dpo"
     proc = run_cli("finetune_dpo.py", dpo, ranked, "Antwoord kort.", "--base_model", models["chat64"], "--adapter", sft,

@@ -20,8 +20,8 @@ def parsers():
     import combine_checkpoints
     import dataset_stats
     import evaluate_model
-    import generate_synthetic
     import finetune
+    import generate_synthetic
     import merge_adapter
     import run_inference
     import translate
@@ -30,11 +30,12 @@ def parsers():
     from threads.__main__ import build_parser as threads
 
     return {"translate.py": translate.build_parser, "combine_checkpoints.py": combine_checkpoints.build_parser,
-            "finetune.py": finetune.build_parser, "finetune_dpo.py": lambda: preference("finetune_dpo.py", "", 0.1),
-            "finetune_orpo.py": lambda: preference("finetune_orpo.py", "", 0.1),
+            "finetune.py": finetune.build_parser, "finetune_dpo.py": lambda: preference("finetune_dpo.py", ""),
+            "finetune_orpo.py": lambda: preference("finetune_orpo.py", ""),
             "run_inference.py": run_inference.build_parser, "merge_adapter.py": merge_adapter.build_parser,
             "benchmark.py": benchmark.build_parser, "-m threads": threads, "-m l2l.assets": assets.build_parser,
-            "generate_synthetic.py": generate_synthetic.build_parser, "add_easy_negatives.py": add_easy_negatives.build_parser,
+            "generate_synthetic.py": generate_synthetic.build_parser,
+            "add_easy_negatives.py": add_easy_negatives.build_parser,
             "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser}
 
 

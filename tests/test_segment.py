@@ -7,7 +7,7 @@ import random
 import pytest
 from conftest import CODE_ANSWER
 
-from l2l.segment import Piece, Segmenter, fragments, join, restore, sentences, structure
+from l2l.segment import Segmenter, fragments, join, restore, sentences, structure
 
 
 def identity(pieces):
@@ -55,7 +55,8 @@ def test_words_like_placeholders_force_fragments():
 
 
 def test_tables_headings_quotes_and_numbers():
-    text = "# Title here\n> Quoted words.\n| Name | Value |\n|---|---|\n| Apple | 3 |\n1. First step.\n2) Second step.\n42\n"
+    text = ("# Title here\n> Quoted words.\n| Name | Value |\n|---|---|\n| Apple | 3 |\n1. First step.\n"
+            "2) Second step.\n42\n")
     pieces = sentences(structure(text))
     assert identity(pieces) == text
     assert marked(pieces) == "# <T>\n> <T>\n| <T> | <T> |\n|---|---|\n| <T> | 3 |\n1. <T>\n2) <T>\n42\n"
@@ -63,7 +64,8 @@ def test_tables_headings_quotes_and_numbers():
 
 def test_sentences_respect_abbreviations_and_cjk():
     pieces = sentences(structure("See e.g. the U.S. rules. Then stop! Really? 你好。再见。"))
-    assert [p.text for p in pieces if p.translate] == ["See e.g. the U.S. rules.", "Then stop!", "Really?", "你好。", "再见。"]
+    assert [p.text for p in pieces if p.translate] == ["See e.g. the U.S. rules.", "Then stop!", "Really?", "你好。",
+                                                       "再见。"]
 
 
 def test_unclosed_fence_and_tilde_fences():

@@ -3,8 +3,6 @@ English retention, bilingual tasks, splits; `python -m threads` end to end."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import load_records, run_cli, write_jsonl
 
@@ -63,7 +61,8 @@ def test_custom_field_names_and_formats(tmp_path):
     alpaca = [{"instruction": "Vat samen.", "input": "Een tekst.", "output": "Kort."},
               {"instruction": "Leeg", "input": "", "output": ""}]
     (t,) = conversations(alpaca, ["instruction", "input", "output"], Fields())
-    assert t["messages"] == [{"role": "user", "content": "Vat samen.\n\nEen tekst."}, {"role": "assistant", "content": "Kort."}]
+    assert t["messages"] == [{"role": "user", "content": "Vat samen.\n\nEen tekst."}, {"role": "assistant",
+                                                                                       "content": "Kort."}]
     dolly = [{"instruction": "Wat?", "context": "", "response": "Dit."}]
     assert conversations(dolly, ["instruction", "context", "response"], Fields())[0]["messages"][0]["content"] == "Wat?"
     share = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "H1"},

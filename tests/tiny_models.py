@@ -71,7 +71,7 @@ def _seed_and_sharpen(model, seed: int = 0, std: float = 0.3):
 
     torch.manual_seed(seed)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for _name, p in model.named_parameters():
             if p.dim() > 1:
                 p.normal_(0.0, std)
     return model
@@ -118,7 +118,8 @@ def _m2m_config(vocab_size: int, pad: int, bos: int, eos: int, d_model: int = 32
 
     return M2M100Config(
         vocab_size=vocab_size, d_model=d_model, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
-        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model, max_position_embeddings=128,
+        decoder_attention_heads=2, encoder_ffn_dim=2 * d_model, decoder_ffn_dim=2 * d_model,
+        max_position_embeddings=128,
         pad_token_id=pad, bos_token_id=bos, eos_token_id=eos, decoder_start_token_id=eos,
     )
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from l2l.cli import UsageError
+from l2l.config import option
 from l2l.data import detect_format, is_conversation, turn_text_key
 
 ROLE_MAP = {"prompter": "user", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
@@ -25,11 +26,13 @@ ROLE_MAP = {"prompter": "user", "user": "user", "human": "user", "assistant": "a
 
 @dataclass
 class Fields:
-    text: str = "text"
-    rank: str = "rank"
-    id: str = "message_id"
-    parent: str = "parent_id"
-    role: str = "role"
+    """The columns of OASST-style message trees."""
+
+    text: str = option("text", "Column with the message text.", flag="--base_dataset_text_field")
+    rank: str = option("rank", "Column with a reply's rank (lower is better).", flag="--base_dataset_rank_field")
+    id: str = option("message_id", "Column with the message id.", flag="--base_dataset_id_field")
+    parent: str = option("parent_id", "Column with the parent id.", flag="--base_dataset_parent_field")
+    role: str = option("role", "Column with the author role (prompter/assistant).", flag="--base_dataset_role_field")
 
 
 def _rank(value) -> float:
@@ -87,9 +90,11 @@ def _join(*parts) -> str:
 def row_conversation(row: dict, fmt: str, fields: dict) -> list[dict] | None:
     """One non-tree row as user/assistant turns, or None when it has no answer."""
     if fmt == "alpaca":
-        user, answer = _join(row.get(fields["instruction"]), row.get(fields.get("input", "input"))), row.get(fields["output"])
+        user = _join(row.get(fields["instruction"]), row.get(fields.get("input", "input")))
+        answer = row.get(fields["output"])
     elif fmt == "dolly":
-        user, answer = _join(row.get(fields["instruction"]), row.get(fields.get("context", "context"))), row.get(fields["response"])
+        user = _join(row.get(fields["instruction"]), row.get(fields.get("context", "context")))
+        answer = row.get(fields["response"])
     else:
         value = row.get(fields["conversation"])
         if not is_conversation(value):

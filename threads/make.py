@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from l2l.cli import UsageError, log
+from l2l.config import nested, option
 from l2l.data import load_any
 
 from . import templates
@@ -16,20 +17,39 @@ from .build import TASK_PROMPT, Fields, conversations, translation_pairs, transl
 
 @dataclass
 class ThreadOptions:
+    """How threads are built from a dataset: the flags shared by `python -m threads` and the training scripts.
+    dataset, instruction_prompt, seed and trust_remote_code are given by the script (its positionals and flags)."""
+
     dataset: str
-    instruction_prompt: str | None
-    fields: Fields = field(default_factory=Fields)
-    thread_template: str = "llama3"
-    english_fraction: float = 0.0
-    source_dataset: str | None = None
-    english_instruction_prompt: str | None = None
-    translation_task_fraction: float = 0.0
-    translation_task_prompt: str = TASK_PROMPT
-    val_fraction: float = 0.0
-    test_fraction: float = 0.0
-    max_samples: int | None = None
+    instruction_prompt: str | None = None
     seed: int = 42
     trust_remote_code: bool = False
+    fields: Fields = nested(Fields)
+    thread_template: str | None = option(
+        None, f"Chat template: {', '.join(templates.NAMES)} (the base model's own) or a Jinja file. Default llama3 "
+        "(DPO/ORPO with --adapter: the template saved with the adapter).")
+    english_fraction: float = option(0.0, "Share of untranslated (English) threads to mix in against forgetting, "
+                                     "e.g. 0.1.", type=float, show_default=False)
+    source_dataset: str | None = option(None, "The untranslated dataset for --english_fraction (default: the "
+                                        "<field>_source columns kept by translate.py --keep_source).")
+    english_instruction_prompt: str | None = option(None, "System prompt for the English threads (default: none).")
+    translation_task_fraction: float = option(0.0, "Add this share of bilingual tasks (translate a text "
+                                              "source->target and back).", type=float, show_default=False)
+    translation_task_prompt: str = option(TASK_PROMPT, "User message of a translation task, with {source}, {target} "
+                                          "and {text}.", show_default=False)
+    val_fraction: float = option(0.0, "Create a validation split of this share when missing.", type=float,
+                                 show_default=False)
+    test_fraction: float = option(0.0, "Create a test split of this share when missing.", type=float,
+                                  show_default=False)
+    max_samples: int | None = option(None, "Use a seeded subset of this many training threads.", type=int)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def template(self) -> str:
+        """The template asked for, or the default."""
+        return self.thread_template or "llama3"
 
     def validate(self) -> None:
         for name in ("english_fraction", "translation_task_fraction", "val_fraction", "test_fraction"):
@@ -54,11 +74,11 @@ def _english_share(n_main: int, fraction: float) -> int:
 
 def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
     """Conversations (with system prompt and origin) per split, before rendering."""
-    opts.validate()
     rng = random.Random(opts.seed)
     ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
     columns = next(iter(ds.values())).column_names
-    english_ds = load_any(opts.source_dataset, trust_remote_code=opts.trust_remote_code) if opts.source_dataset else None
+    english_ds = load_any(opts.source_dataset,
+                          trust_remote_code=opts.trust_remote_code) if opts.source_dataset else None
     result: dict[str, list[dict]] = {}
     for split, data in ds.items():
         rows = data.to_list()
@@ -127,34 +147,38 @@ def render(threads: dict[str, list[dict]], template: str, tokenizer):
 
 
 def make(opts: ThreadOptions, tokenizer):
-    template = templates.load(opts.thread_template, tokenizer)
-    missing = templates.missing_tokens(template, tokenizer) if opts.thread_template in templates.SHIPPED else []
+    template = templates.load(opts.template, tokenizer)
+    missing = templates.missing_tokens(template, tokenizer) if opts.template in templates.SHIPPED else []
     if missing:
-        log(f"note: the {opts.thread_template} template's {', '.join(missing)} are not single tokens of this "
+        log(f"note: the {opts.template} template's {', '.join(missing)} are not single tokens of this "
             "model; they will be spelled out in pieces (consider --thread_template tokenizer or chatml)")
     return render(build_threads(opts), template, tokenizer), template
 
 
 def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int | None = None) -> dict[str, list[dict]]:
     """Preference pairs per split (prompt/chosen/rejected), prompts fitted to max_prompt_length."""
-    from .preference import fit_prompt, preference_rows
+    from .preference import fit_prompt, preference_rows, shortest_prompt
 
-    opts.validate()
     if opts.english_fraction or opts.translation_task_fraction:
         raise UsageError("--english_fraction and --translation_task_fraction apply to threads, not preference pairs")
     ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
     columns = next(iter(ds.values())).column_names
-    result = {}
-    dropped = 0
+    result, dropped, shortest = {}, 0, None
     for split, data in ds.items():
         pairs = []
         for pair in preference_rows(data.to_list(), columns, opts.fields, opts.instruction_prompt):
             fitted = fit_prompt(pair, count_tokens, max_prompt_length) if count_tokens else pair
             if fitted is None:
                 dropped += 1
+                need = count_tokens(shortest_prompt(pair["prompt"]))
+                shortest = need if shortest is None else min(shortest, need)
                 continue
             pairs.append({**fitted, "origin": "preference"})
         result[split] = pairs
+    if dropped and not any(result.values()):
+        raise UsageError(f"all {dropped} pairs have prompts longer than --max_prompt_length {max_prompt_length} "
+                         f"tokens, even cut to their last question (the shortest needs {shortest}): raise "
+                         "--max_prompt_length")
     if dropped:
         log(f"{dropped} pairs left out: their last question alone is longer than --max_prompt_length")
     return _splits(result, opts, random.Random(opts.seed))

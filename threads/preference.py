@@ -81,12 +81,18 @@ def preference_rows(rows: list[dict], columns: list[str], f: Fields, system_prom
         return out
     if not {f.text, f.id, f.parent, f.role, f.rank} <= set(columns):
         raise UsageError(f"cannot build preference pairs from columns {', '.join(columns)}: expected OASST message "
-                         f"trees with ranks ({f.text}, {f.id}, {f.parent}, {f.role}, {f.rank}) or prompt/chosen/rejected rows")
+                         f"trees with ranks ({f.text}, {f.id}, {f.parent}, {f.role}, {f.rank}) "
+                         "or prompt/chosen/rejected rows")
     pairs = oasst_pairs(rows, f)
     if system_prompt:
         for p in pairs:
             p["prompt"] = [{"role": "system", "content": system_prompt}] + p["prompt"]
     return pairs
+
+
+def shortest_prompt(prompt: list[dict]) -> list[dict]:
+    """What fit_prompt keeps at the least: the system prompt and the last user turn."""
+    return ([prompt[0]] if prompt and prompt[0]["role"] == "system" else []) + prompt[-1:]
 
 
 def fit_prompt(pair: dict, count_tokens, max_prompt_length: int | None) -> dict | None:

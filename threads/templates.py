@@ -27,7 +27,15 @@ def load(name_or_file: str, tokenizer=None) -> str:
         return (FOLDER / f"{name_or_file}.jinja").read_text(encoding="utf-8")
     path = Path(name_or_file)
     if path.is_file():
-        return path.read_text(encoding="utf-8")
+        try:
+            template = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise UsageError(f"--thread_template {name_or_file} is not a text file") from e
+        if not template.strip():
+            raise UsageError(f"--thread_template {name_or_file} is empty")
+        if tokenizer is not None:
+            check_renders(template, tokenizer, name_or_file)
+        return template
     raise UsageError(f"--thread_template {name_or_file!r} is neither a template name ({', '.join(NAMES)}) nor a file")
 
 
@@ -53,3 +61,27 @@ def missing_tokens(template: str, tokenizer) -> list[str]:
 
     vocab = tokenizer.get_vocab()
     return sorted({t for t in re.findall(r"<\|[a-z_]+\|>", template) if t not in vocab})
+
+
+def prompt_counter(tokenizer, template: str):
+    """Tokens of a conversational prompt rendered with the chat template (generation prompt included)."""
+    def count(messages: list[dict]) -> int:
+        return len(tokenizer.apply_chat_template(messages, chat_template=template, tokenize=True,
+                                                 add_generation_prompt=True, return_dict=True)["input_ids"])
+    return count
+
+
+def check_renders(template: str, tokenizer, name: str) -> None:
+    """A user's template file must render a small conversation: a Jinja error or an empty result is one line
+    here, not a traceback in the middle of a run."""
+    import jinja2
+
+    sample = [{"role": "user", "content": "Qq7"}, {"role": "assistant", "content": "Aa9"}]
+    try:
+        text = tokenizer.apply_chat_template(sample, chat_template=template, tokenize=False)
+    except jinja2.TemplateError as e:
+        where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+        raise UsageError(f"--thread_template {name} is not a working Jinja chat template{where}: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+    if "Qq7" not in text or "Aa9" not in text:
+        raise UsageError(f"--thread_template {name} leaves out the messages (rendered: {text[:60]!r})")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import REGISTRY, Translator, TranslatorOptions, register  # noqa: F401
 from . import hf, llm, offline  # noqa: F401,E402  (registration side effect)
+from .base import REGISTRY, Translator, TranslatorOptions, register  # noqa: F401
 
 
 def get(name: str) -> type[Translator]:

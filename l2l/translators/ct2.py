@@ -11,10 +11,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..cli import UsageError, first_line, log
-
-
-COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
+from ..cli import ModelLoadError, ModelNotFound, UsageError, first_line, log
+from .base import COMPUTE_TYPES  # noqa: F401 - one list, declared with the flag
 
 
 def cache_root() -> Path:
@@ -32,7 +30,8 @@ def converted(model_id: str, compute_type: str = "float32", trust_remote_code: b
         raise UsageError("--engine ctranslate2 needs its package: pip install ctranslate2==4.8.5") from e
     local = Path(model_id)
     if local.is_dir():
-        stamp = f"{local.resolve()}:{(local / 'config.json').stat().st_mtime_ns if (local / 'config.json').exists() else 0}"
+        config = local / "config.json"
+        stamp = f"{local.resolve()}:{config.stat().st_mtime_ns if config.exists() else 0}"
         slug = f"{local.name}-{hashlib.sha1(stamp.encode()).hexdigest()[:10]}"
     else:
         slug = model_id.replace("/", "--")
@@ -63,8 +62,12 @@ def _convert(converter_class, model_id: str, compute_type: str, trust_remote_cod
     except Exception as e:
         import shutil
 
+        from ..modeling import load_error
+
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UsageError(f"CTranslate2 cannot convert {model_id}: {first_line(e)}") from e
+        if isinstance(load_error("model", model_id, e), ModelNotFound):
+            raise load_error("model", model_id, e) from e  # no such model: not the converter's fault
+        raise ModelLoadError(f"CTranslate2 cannot convert {model_id}: {first_line(e)}") from e
 
 
 def _compat() -> None:
@@ -134,8 +137,10 @@ class CT2Model:
                                                      intra_threads=threads)
         except (RuntimeError, ValueError) as e:
             reason = first_line(e)
-            raise UsageError(f"CTranslate2 cannot load {model_id} from {path}: {reason} (if the conversion is "
-                             "at fault, delete that folder and it is converted again)") from e
+            raise ModelLoadError(
+                f"CTranslate2 cannot load {model_id} from {path}: {reason} (if the conversion is "
+                "at fault, delete that folder and it is converted again)"
+            ) from e
         self.config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
         self.forced_eos = getattr(self.config, "forced_eos_token_id", None) is not None
 
@@ -151,6 +156,6 @@ class CT2Model:
         for res, cap in zip(results, caps):
             tokens = res.hypotheses[0][:cap]
             if self.forced_eos and len(res.hypotheses[0]) >= cap:
-                tokens = tokens[:cap - 1]  # transformers forces the end token in the last place
+                tokens = tokens[: cap - 1]  # transformers forces the end token in the last place
             out.append(tokenizer.convert_tokens_to_ids(tokens))
         return out

@@ -8,7 +8,7 @@ import re
 from collections import OrderedDict
 
 from .. import languages
-from ..cli import UsageError, log
+from ..cli import ModelNotFound, UsageError, log
 from ..modeling import load_model, load_tokenizer
 from .base import PairUnavailable, Translator, register
 
@@ -108,7 +108,7 @@ class HFSeq2Seq(Translator):
 
     @property
     def engine(self) -> str:
-        return self.options.extra.get("engine", "transformers")
+        return self.options.engine
 
     def load(self) -> None:
         if self._model is None:
@@ -119,7 +119,7 @@ class HFSeq2Seq(Translator):
         if self.engine == "ctranslate2":
             from .ct2 import CT2Model
 
-            return CT2Model(model_id, self.options.device, self.options.extra.get("ct2_compute_type"),
+            return CT2Model(model_id, self.options.device, self.options.ct2_compute_type,
                             trust_remote_code=self.options.trust_remote_code)
         import transformers
 
@@ -241,7 +241,7 @@ class Opus(HFSeq2Seq):
             try:
                 tok = load_tokenizer(name, trust_remote_code=self.options.trust_remote_code)
                 model = self._load_one(name)
-            except UsageError:
+            except ModelNotFound:  # another candidate may exist; a model that fails to load is the user's error
                 continue
             log(f"opus: {src}->{tgt} with {name}")
             self._loaded[key] = (name, tok, model)

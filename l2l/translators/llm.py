@@ -25,8 +25,8 @@ class ChatLLM(Translator):
         super().__init__(options)
         self._tokenizer = None
         self._model = None
-        self.prompt = options.extra.get("prompt") or self.default_prompt
-        self.system_prompt = options.extra.get("system_prompt")
+        self.prompt = options.prompt or self.default_prompt
+        self.system_prompt = options.system_prompt
         if "{text}" not in self.prompt:
             raise UsageError("--prompt must contain {text} (and may use {source_lang}, {target_lang})")
 
@@ -35,11 +35,15 @@ class ChatLLM(Translator):
         if cls.sizes:
             parser.add_argument("--model_size", default=next(iter(cls.sizes)), choices=list(cls.sizes), type=str.lower,
                                 help="Model size.")
-        parser.add_argument("--model_name", default=cls.default_model, required=cls.default_model is None and not cls.sizes,
+        parser.add_argument("--model_name", default=cls.default_model,
+                            required=cls.default_model is None and not cls.sizes,
                             help="The chat model: a Hub id or a local folder.")
-        parser.add_argument("--prompt", default=None,
-                            help="User message template with {text}, {source_lang}, {target_lang} "
-                                 f"(default: {cls.default_prompt!r}).")
+        parser.add_argument(
+            "--prompt",
+            default=None,
+            help="User message template with {text}, {source_lang}, {target_lang} "
+            f"(default: {cls.default_prompt!r}).",
+        )
         parser.add_argument("--system_prompt", default=None, help="Optional system message.")
 
     @property
@@ -91,7 +95,7 @@ class ChatLLM(Translator):
     def render(self, text: str, source: str, target: str) -> str:
         user = self.prompt.format(text=text, source_lang=languages.display_name(source),
                                   target_lang=languages.display_name(target))
-        messages = ([{"role": "system", "content": self.system_prompt}] if self.system_prompt else [])
+        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         messages.append({"role": "user", "content": user})
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -100,10 +104,11 @@ class ChatLLM(Translator):
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         self.load()
         prompts = [self.render(t, source, target) for t in texts]
-        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self._model.device)
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                             add_special_tokens=False).to(self._model.device)
         out, caps = generate_capped(self._model, enc, self.count_tokens(texts), self.options, slack=32,
                                     used=enc["input_ids"].shape[1], pad_token_id=self.tokenizer.pad_token_id)
-        new = out[:, enc["input_ids"].shape[1]:]
+        new = out[:, enc["input_ids"].shape[1] :]
         return [self.tokenizer.decode(seq[:cap], skip_special_tokens=True).strip() for seq, cap in zip(new, caps)]
 
 
@@ -112,5 +117,7 @@ class TowerInstruct(ChatLLM):
     name = "towerinstruct"
     help = "Unbabel's TowerInstruct (10 languages: en de fr nl it es pt ko ru zh); can also fix spelling."
     sizes = {"7b": "Unbabel/TowerInstruct-7B-v0.2", "13b": "Unbabel/TowerInstruct-13B-v0.1"}
-    default_prompt = "Translate the following text from {source_lang} into {target_lang}.\n{source_lang}: {text}\n{target_lang}:"
+    default_prompt = (
+        "Translate the following text from {source_lang} into {target_lang}.\n{source_lang}: {text}\n{target_lang}:"
+    )
     supported = ("en", "de", "fr", "nl", "it", "es", "pt", "ko", "ru", "zh")

