@@ -118,26 +118,43 @@ def perplexity(chat, threads, max_len: int) -> float | None:
     return math.exp(-total / n) if n else None
 
 
-def fidelity(answers: list[str], target: str) -> float | None:
-    """Share of answers an offline language identifier recognises as `target`."""
+def detected_languages(texts: list[str], target: str) -> tuple[list[str | None], str]:
+    """The ISO 639-1 code an offline language identifier sees in each text (None when unsure), and the
+    target's code."""
     from lingua import IsoCode639_1, LanguageDetectorBuilder
 
     from l2l import languages
 
     code = languages.validate(target).language
     try:
-        want = IsoCode639_1.from_str(code)
+        IsoCode639_1.from_str(code)
     except (ValueError, AttributeError):
         raise UsageError(f"the language identifier does not know {target!r}") from None
     detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
-    texts = [a for a in answers if a.strip()]
-    if not texts:
+    found = [detector.detect_language_of(t) if t.strip() else None for t in texts]
+    return [lang.iso_code_639_1.name.lower() if lang is not None else None for lang in found], code
+
+
+def fidelity(answers: list[str], target: str) -> float | None:
+    """Share of answers an offline language identifier recognises as `target`."""
+    if not answers:
         return 0.0
-    hits = 0
-    for text in texts:
-        lang = detector.detect_language_of(text)
-        hits += lang is not None and lang.iso_code_639_1 == want
-    return hits / len(answers)
+    found, code = detected_languages(answers, target)
+    return sum(f == code for f in found) / len(answers)
+
+
+def warn_if_prompts_elsewhere(prompts: list[list[dict]], target: str) -> None:
+    """Fidelity asks whether answers come in the target language; say so when the questions are not in it."""
+    from collections import Counter
+
+    found, code = detected_languages([p[-1]["content"] for p in prompts], target)
+    share = sum(f == code for f in found) / max(1, len(found))
+    if share < 0.5:
+        top = Counter(f for f in found if f).most_common(1)
+        log(f"warning: {share:.0%} of the held-out questions are in {target}"
+            + (f" (most are in {top[0][0]})" if top else "")
+            + f": the fidelity score then says whether the models answer in {target} to questions in another "
+              "language; is --dataset the translated one?")
 
 
 def multiple_choice(chat, items: list[dict], system: str | None, max_len: int) -> float:
@@ -204,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"no held-out threads in {args.dataset}")
     prompts = [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")]
                for t in threads[: args.n_prompts]]
+    warn_if_prompts_elsewhere(prompts, args.target_lang)
     from threads import templates
 
     template = None  # with --thread_template each model loads it by name

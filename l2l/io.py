@@ -42,8 +42,12 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def temp_dir_beside(target: Path) -> Path:
     """A temporary folder next to `target` (same filesystem, so a rename finishes the write), with the
-    permissions of an ordinary new folder."""
+    permissions of an ordinary new folder. Leftovers of an earlier write of the same target that was killed
+    are removed first (writers of one target run one at a time: the CTranslate2 cache holds a lock)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    for old in [*target.parent.glob(f".{target.name}.*.tmp"), target.with_name(f".{target.name}.old")]:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     tmp.chmod(_ordinary_mode(folder=True))
     return tmp

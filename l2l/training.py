@@ -155,11 +155,23 @@ def common_trainer_kwargs(cfg, device: str, has_eval: bool) -> dict:
 
 
 def last_checkpoint(output_dir: str) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint. The trainer writes trainer_state.json last, so a folder without it was
+    cut off while saving (a kill, a full disk): it cannot be resumed from, and is removed."""
+    import re
+    import shutil
 
-    if not Path(output_dir).is_dir():
+    folder = Path(output_dir)
+    if not folder.is_dir():
         return None
-    return get_last_checkpoint(output_dir)
+    found = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    for _, path in reversed(found):
+        if (path / "trainer_state.json").exists():
+            return str(path)
+        if is_main_process():
+            log(f"removing {path}: it was cut off while being saved")
+            shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def train(trainer, output_dir: str, fresh: bool = False):
