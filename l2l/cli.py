@@ -67,10 +67,23 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
               "and run the same command again", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        _close_progress_bars()  # their last redraw would otherwise land after the message
         print("interrupted: completed checkpoints are kept; run the same command again to continue",
-              file=sys.stderr)
-        sys.exit(130)
+              file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)  # no interpreter teardown: nothing (a progress bar, a worker) may print after this line
     sys.exit(code or 0)
+
+
+def _close_progress_bars() -> None:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+    sys.stderr.write("\n")
+    sys.stderr.flush()
 
 
 def positive_int(value: str) -> int:
