@@ -161,6 +161,9 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
     check_apart(folder, cfg.dataset)
     checkpoints.scan(folder)  # foreign files: refuse before the slow dataset load
     ds = load_any(cfg.dataset, split=cfg.split, trust_remote_code=translator.options.trust_remote_code)
+    longest = max(len(d) for d in ds.values())
+    if cfg.start_index >= longest:
+        raise UsageError(f"--start_index {cfg.start_index} is past the end of {cfg.dataset} ({longest} records)")
     columns = next(iter(ds.values())).column_names
     fields = resolve_text_fields(columns, cfg.text_field, cfg.dataset)
     has_lang = cfg.lang_field in columns

@@ -164,6 +164,13 @@ CASES = [
                                        "{alpaca}", "--source_lang", "en"], "no such folder ./no/such/model"),
     ("tr-model-no-weights", "translate", ["m2m", "--model_name", "{emptydir}", "nl", O("ck"), "--base_dataset",
                                           "{alpaca}", "--source_lang", "en"], "cannot load tokenizer"),
+    ("tr-start-past-end", "translate", ["opus", "nl", O("ck"), "--base_dataset", "{alpaca}", "--source_lang", "en",
+                                        "--start_index", "5"], "--start_index 5 is past the end"),
+    ("tr-opus-broken-model", "translate", ["opus", "--model_name", "{emptydir}", "nl", O("ck"), "--base_dataset",
+                                           "{alpaca}", "--source_lang", "en"], "has no tokenizer files"),
+    ("tr-opus-ct2-unconvertible", "translate", ["opus", "--model_name", "{chat}", "nl", O("ck"), "--base_dataset",
+                                                "{alpaca}", "--source_lang", "en", "--engine", "ctranslate2"],
+     "CTranslate2 cannot"),
     ("tr-ckpt-is-file", "translate", ["opus", "nl", "{file}", "--base_dataset", "{alpaca}", "--source_lang", "en"],
      "is a file, not a folder"),
     ("tr-ckpt-foreign", "translate", ["opus", "nl", "{ckpt_foreign}", "--base_dataset", "{alpaca}", "--source_lang",
@@ -284,8 +291,9 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line_and_changes_nothing(case, ws, tmp_path, capsys):
+def test_bad_input_is_one_line_and_changes_nothing(case, ws, tmp_path, capsys, monkeypatch):
     name, script, template, expected = case
+    monkeypatch.setenv("L2L_CACHE", str(tmp_path / "cache"))  # CTranslate2 conversions stay in the case's folder
     out = tmp_path / "out"
     argv = [a.format(out=out, **ws) for a in template]
     module = importlib.import_module(SCRIPTS[script])
