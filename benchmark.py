@@ -65,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sources, references = benchmark.read_hub(args.dataset, args.source_language, args.target_language,
                                                  args.n, args.start, seed)
-    args.device = device_for(args.cpu)
+    from l2l.translators.base import TranslatorOptions
+
+    options = TranslatorOptions(device=device_for(args.cpu), quant4=args.quant4, max_length=args.max_length)
     results = []
     for spec in specs:
         log(f"== {spec}")
-        results.append(benchmark.evaluate(spec, sources, references, args.source_language, args.target_language, args))
+        results.append(benchmark.evaluate(spec, sources, references, args.source_language, args.target_language,
+                                          options, args.batch_size))
     text = benchmark.table(results, args.source_language, args.target_language, len(sources))
     print(text)
     benchmark.write_outputs(results, Path(args.output_dir), text, sources, references)

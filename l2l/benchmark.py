@@ -154,18 +154,21 @@ class Result:
     hypotheses: list[str] = field(default_factory=list, repr=False)
 
 
-def evaluate(spec: str, sources: list[str], references: list[str], source: str, target: str, options) -> Result:
+def evaluate(spec: str, sources: list[str], references: list[str], source: str, target: str, options,
+             batch_size: int) -> Result:
+    """Translate `sources` with one model (options: TranslatorOptions shared by every model) and score it."""
+    import dataclasses
+
     import sacrebleu
 
-    from .translators import TranslatorOptions, get
+    from .translators import get
 
     result = Result(model=spec)
     try:
         backend, size, name = resolve_model(spec)
         result.backend = backend
         cls = get(backend)
-        translator = cls(TranslatorOptions(model_name=name, model_size=size, device=options.device,
-                                           quant4=options.quant4, max_length=options.max_length))
+        translator = cls(dataclasses.replace(options, model_name=name, model_size=size))
         with PeakMemory(options.device) as mem:
             t0 = time.perf_counter()
             tgt = translator.target_code(target)
@@ -175,8 +178,8 @@ def evaluate(spec: str, sources: list[str], references: list[str], source: str, 
             result.load_s = time.perf_counter() - t0
             t1 = time.perf_counter()
             hyps = []
-            for b in range(0, len(sources), options.batch_size):
-                hyps += translator.translate(sources[b:b + options.batch_size], src, tgt)
+            for b in range(0, len(sources), batch_size):
+                hyps += translator.translate(sources[b:b + batch_size], src, tgt)
             elapsed = time.perf_counter() - t1
         n_tokens = sum(translator.count_tokens(sources))
         result.hypotheses = hyps

@@ -35,6 +35,35 @@ def run_cli(script: str, *args: str, cwd: Path | None = None, timeout: int = 300
     return proc
 
 
+def run_main(script: str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A script's main(argv) run in-process as its `if __name__ == "__main__"` runs it (l2l.cli.run): exit code,
+    stdout and stderr, like run_cli, without starting an interpreter. For refusals, which end before any model
+    runs; whole runs go through run_cli, as a user would start them."""
+    import contextlib
+    import importlib
+    import io
+
+    from l2l.cli import run
+
+    module = importlib.import_module("threads.__main__" if script == "-m threads" else script.removesuffix(".py"))
+    out, err = io.StringIO(), io.StringIO()
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                run(module.main, [str(a) for a in args], prog=script)
+            except SystemExit as e:
+                code = e.code
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess([script, *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     """Folders of tiny models: marian (en->nl, de->en, en->pt for pivots), m2m, nllb, mbart, madlad, chat."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, oasst_rows, run_cli
+from conftest import load_records, oasst_rows, run_cli, run_main
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from l2l.translators.ct2 import COMPUTE_TYPES  # noqa: E402
@@ -76,7 +76,7 @@ def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
     ]
     for i, (head, flags, message) in enumerate(cases):
         out = tmp_path / f"out{i}"
-        proc = run_cli("translate.py", *head, "nl", out, "--base_dataset", data["alpaca"], "--source_lang", "en",
+        proc = run_main("translate.py", *head, "nl", out, "--base_dataset", data["alpaca"], "--source_lang", "en",
                        *flags, env={"L2L_CACHE": str(tmp_path / "cache")})
         assert proc.returncode == 2 and proc.stderr.count("error") == 1 and message in proc.stderr, proc.stderr
         assert not out.exists() and not (tmp_path / "cache").exists()

@@ -92,7 +92,7 @@ def test_short_stages_killed_leave_nothing_half_written(tmp_path, models, transl
     extra = [] if script == "combine" else ["--base_model", models["chat"], "--thread_template", "chatml"]
     ref = tmp_path / "ref"
     run_cli(*(["-m", "threads"] if script == "threads" else [script_name]), *args, ref, *extra, check=True)
-    for delay in (0.5, 1.5, 2.5, 3.5, 5.0):
+    for delay in (0.5, 2.0, 4.0):
         out = tmp_path / f"out{delay}"
         proc, _ = start(tmp_path, script_name, *args, out, *extra)
         time.sleep(delay)

@@ -7,7 +7,7 @@ import json
 import sys
 
 import pytest
-from conftest import ROOT, run_cli, write_jsonl
+from conftest import ROOT, run_cli, run_main, write_jsonl
 
 
 @pytest.fixture()
@@ -21,7 +21,10 @@ def threads_data(tmp_path):
     return write_jsonl(tmp_path / "oasst_nl.jsonl", rows)
 
 
-def finetune(tmp_path, data, model, *extra, name="tuned", check=True):
+def finetune(tmp_path, data, model, *extra, name="tuned", check=True, in_process=False):
+    if in_process:  # a refusal: main(argv) in this process
+        return run_main("finetune.py", tmp_path / name, data, "Je antwoordt altijd in het Nederlands.",
+                        "--base_model", model, "--thread_template", "chatml", *extra)
     return run_cli("finetune.py", tmp_path / name, data, "Je antwoordt altijd in het Nederlands.",
                    "--base_model", model, "--thread_template", "chatml", "--batch_size", "4", "--max_seq_length", "128",
                    "--logging_steps", "1", "--save_steps", "2", "--learning_rate", "5e-3", *extra, check=check,
@@ -150,11 +153,11 @@ def test_two_processes_under_accelerate(tmp_path, models, threads_data):
 def test_bad_input(tmp_path, models, threads_data):
     (tmp_path / "tuned").mkdir()
     (tmp_path / "tuned" / "keep.txt").write_text("x")
-    proc = finetune(tmp_path, threads_data, models["chat"], "--noquant", check=False)
+    proc = finetune(tmp_path, threads_data, models["chat"], "--noquant", in_process=True)
     assert proc.returncode == 2 and "--overwrite" in proc.stderr and proc.stderr.count("error") == 1
-    proc = finetune(tmp_path, threads_data, models["chat"], "--max_steps", "0", name="new", check=False)
+    proc = finetune(tmp_path, threads_data, models["chat"], "--max_steps", "0", name="new", in_process=True)
     assert proc.returncode == 2 and "--max_steps" in proc.stderr
-    proc = finetune(tmp_path, threads_data, tmp_path / "no_model", name="new", check=False)
+    proc = finetune(tmp_path, threads_data, tmp_path / "no_model", name="new", in_process=True)
     assert proc.returncode == 2 and "no_model" in proc.stderr
     assert not (tmp_path / "new").exists() and not (tmp_path / "new-checkpoints").exists()
     assert sorted(p.name for p in (tmp_path / "tuned").iterdir()) == ["keep.txt"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CODE_ANSWER, ROOT, load_records, oasst_rows, run_cli, write_jsonl
+from conftest import CODE_ANSWER, ROOT, load_records, oasst_rows, run_cli, run_main, write_jsonl
 
 
 def combine(ckpt: Path, out: Path) -> dict[str, list[dict]]:
@@ -311,32 +311,32 @@ def assert_usage_error(proc, *fragments):
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
     m2m = ["m2m", "--model_name", models["m2m"]]
-    assert_usage_error(run_cli("translate.py", "deepl", "nl", ckpt), "invalid choice", "deepl")
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["alpaca"],
+    assert_usage_error(run_main("translate.py", "deepl", "nl", ckpt), "invalid choice", "deepl")
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["alpaca"],
                                "--base_dataset_text_field", "instruction,answer", "--source_lang", "en"),
                        "no column 'answer'")
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--base_dataset", tmp_path / "missing.jsonl"),
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--base_dataset", tmp_path / "missing.jsonl"),
                        "cannot read dataset", "no such file")
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "ok"}\n{"text": \n')
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--base_dataset", broken, "--source_lang", "en"),
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--base_dataset", broken, "--source_lang", "en"),
                        "cannot read dataset")
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["alpaca"]),
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["alpaca"]),
                        "--source_lang")
-    assert_usage_error(run_cli("translate.py", *m2m, "tlh", ckpt, "--base_dataset", data["oasst"]),
+    assert_usage_error(run_main("translate.py", *m2m, "tlh", ckpt, "--base_dataset", data["oasst"]),
                        "does not support language 'tlh'", "close matches: tl")  # Klingon is a valid code
-    assert_usage_error(run_cli("translate.py", "llm", "--model_name", models["chat"], "zz", ckpt, "--base_dataset",
+    assert_usage_error(run_main("translate.py", "llm", "--model_name", models["chat"], "zz", ckpt, "--base_dataset",
                                data["oasst"]), "not a language code")
-    assert_usage_error(run_cli("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latm", ckpt,
+    assert_usage_error(run_main("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latm", ckpt,
                                "--base_dataset", data["oasst"]), "does not support", "nld_Latn")
-    assert_usage_error(run_cli("translate.py", "opus", "--model_name", models["opus_pattern"], "fr", ckpt,
+    assert_usage_error(run_main("translate.py", "opus", "--model_name", models["opus_pattern"], "fr", ckpt,
                                "--base_dataset", data["alpaca"], "--source_lang", "en"), "no OPUS-MT model for en->fr")
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--batch_size", "0"), "positive integer")
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--batch_size", "0"), "positive integer")
     assert not ckpt.exists()
     # a folder holding something else is refused and left as it was
     ckpt.mkdir()
     (ckpt / "notes.txt").write_text("mine")
-    assert_usage_error(run_cli("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["oasst"]),
+    assert_usage_error(run_main("translate.py", *m2m, "nl", ckpt, "--base_dataset", data["oasst"]),
                        "not a checkpoint", "notes.txt")
     assert sorted(p.name for p in ckpt.iterdir()) == ["notes.txt"]
 
