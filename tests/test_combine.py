@@ -6,7 +6,7 @@ import json
 import shutil
 
 import pytest
-from conftest import load_records, oasst_rows, run_cli
+from conftest import load_records, oasst_rows, run_cli, run_main
 
 
 @pytest.fixture()
@@ -66,10 +66,10 @@ def test_existing_output_needs_overwrite(tmp_path, translated):
 
 
 def test_missing_or_empty_folder(tmp_path):
-    proc = run_cli("combine_checkpoints.py", tmp_path / "nope", tmp_path / "out")
+    proc = run_main("combine_checkpoints.py", tmp_path / "nope", tmp_path / "out")
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     (tmp_path / "empty").mkdir()
-    proc = run_cli("combine_checkpoints.py", tmp_path / "empty", tmp_path / "out")
+    proc = run_main("combine_checkpoints.py", tmp_path / "empty", tmp_path / "out")
     assert proc.returncode == 2 and "no checkpoint files" in proc.stderr
     assert not (tmp_path / "out").exists()
 

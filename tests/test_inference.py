@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, run_main
 
 SYSTEM = "Je antwoordt in het Nederlands."
 
@@ -120,12 +120,12 @@ def test_chat_loop_on_a_terminal_streams(models, adapter):
 
 
 def test_inference_bad_input(tmp_path, adapter):
-    proc = run_cli("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt", "--output_file",
+    proc = run_main("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt", "--output_file",
                    tmp_path / "o")
     assert proc.returncode == 2 and "no such file" in proc.stderr
-    proc = run_cli("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt")
+    proc = run_main("run_inference.py", adapter, SYSTEM, "--input_file", tmp_path / "none.txt")
     assert proc.returncode == 2 and "--output_file" in proc.stderr
-    proc = run_cli("run_inference.py", tmp_path / "missing_model", SYSTEM, "hi")
+    proc = run_main("run_inference.py", tmp_path / "missing_model", SYSTEM, "hi")
     assert proc.returncode == 2 and "missing_model" in proc.stderr
 
 

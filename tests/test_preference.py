@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, run_cli, write_jsonl
+from conftest import load_records, run_cli, run_main, write_jsonl
 
 from threads.build import Fields
 from threads.preference import fit_prompt, oasst_pairs
@@ -127,8 +127,8 @@ def test_dpo_from_sft_adapter_then_reload_and_generate(tmp_path, models, ranked)
 
 
 def test_preference_bad_input(tmp_path, models, data):
-    proc = run_cli("finetune_dpo.py", tmp_path / "x", data["alpaca"], "P", "--base_model", models["chat"], "--noquant")
+    proc = run_main("finetune_dpo.py", tmp_path / "x", data["alpaca"], "P", "--base_model", models["chat"], "--noquant")
     assert proc.returncode == 2 and "cannot build preference pairs" in proc.stderr and not (tmp_path / "x").exists()
-    proc = run_cli("finetune_orpo.py", tmp_path / "x", data["oasst"], "P", "--base_model", models["chat"], "--noquant",
+    proc = run_main("finetune_orpo.py", tmp_path / "x", data["oasst"], "P", "--base_model", models["chat"], "--noquant",
                    "--adapter", tmp_path / "nope")
     assert proc.returncode == 2 and "nope" in proc.stderr
