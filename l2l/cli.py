@@ -52,17 +52,18 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
 
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # its CPU-kernel notice on import is harmless
+    prog = prog or os.path.basename(sys.argv[0]) or "l2l"
     try:
         code = main(argv)
     except UsageError as e:
-        print(f"{prog or os.path.basename(sys.argv[0]) or 'l2l'}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
     except OSError as e:
         import errno
 
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        print(f"{prog or os.path.basename(sys.argv[0]) or 'l2l'}: error: no space left on the device "
+        print(f"{prog}: error: no space left on the device "
               f"({e.filename or 'writing output'}); everything written before is whole and kept: free some space "
               "and run the same command again", file=sys.stderr)
         sys.exit(1)

@@ -115,31 +115,23 @@ def from_args(cls: type, ns: argparse.Namespace, **given: Any):
 
 
 def to_argv(cfg: Any, exclude: tuple[str, ...] = ()) -> list[str]:
-    """The flags that rebuild `cfg` (those that differ from their default); positionals are left to the caller."""
+    """The flags that rebuild `cfg` (those that differ from their default, nested configs included);
+    positionals are left to the caller."""
     argv: list[str] = []
-    for f, meta in flag_fields(type(cfg), positionals=False):
-        if f.name in exclude:
+    for f in dataclasses.fields(cfg):
+        meta = f.metadata.get(_KEY)
+        if meta is None or meta.get("positional") or f.name in exclude:
             continue
-        value = _value(cfg, f.name)
-        if value == f.default:
+        value = getattr(cfg, f.name)
+        if "nested" in meta:
+            argv += to_argv(value, exclude)
+        elif value == f.default:
             continue
-        if value is True and f.default is False:
+        elif value is True and f.default is False:
             argv.append(flag_name(f, meta))
         elif value is not None and value is not False:
             argv += [flag_name(f, meta), str(value)]
     return argv
-
-
-def _value(cfg: Any, name: str) -> Any:
-    """A field's value, looked up through nested configs."""
-    if hasattr(cfg, name):
-        return getattr(cfg, name)
-    for f in dataclasses.fields(cfg):
-        if "nested" in (f.metadata.get(_KEY) or {}):
-            sub = getattr(cfg, f.name)
-            if any(g.name == name for g, _ in flag_fields(type(sub))):
-                return _value(sub, name)
-    raise AttributeError(name)
 
 
 def differences(saved: dict, current: dict, ignore: tuple[str, ...] = ()) -> list[str]:

@@ -30,14 +30,24 @@ def _reason(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _non_empty_lines(path: Path, enough: int) -> int:
+    """How many non-blank lines the file has, counting no further than `enough` (large files are not read
+    through: this runs on every load)."""
+    n = 0
+    with path.open("rb") as f:
+        for line in f:
+            n += bool(line.strip())
+            if n >= enough:
+                break
+    return n
+
+
 def _check_local(spec: str, path: Path) -> None:
     """Local inputs that datasets would answer with a puzzle: an empty file, a folder without data files."""
-    if path.is_file() and not path.read_bytes().strip():
+    if path.is_file() and not _non_empty_lines(path, 1):
         raise UsageError(f"dataset {spec} is empty")
-    if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", errors="replace") as f:
-            if sum(1 for line in f if line.strip()) <= 1:
-                raise UsageError(f"dataset {spec} has a header but no records")
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv") and _non_empty_lines(path, 2) < 2:
+        raise UsageError(f"dataset {spec} has a header but no records")
     if path.is_dir() and not (path / "dataset_dict.json").exists() and not (path / "state.json").exists():
         if not any(p.suffix.lower() in _BUILDERS for p in path.rglob("*") if p.is_file()):
             raise UsageError(f"dataset folder {spec} holds no data files ({', '.join(sorted(_BUILDERS))}) and is "

@@ -131,7 +131,8 @@ class PreferenceOptions(TrainingConfig):
 
 
 def flat_settings(*configs) -> dict:
-    """All settings of some configs as one flat {name: value} dict (nested configs flattened)."""
+    """All settings of some configs as one flat {name: value} dict (nested configs flattened), in the form they
+    read back from the settings file (JSON values)."""
     out: dict = {}
     for cfg in configs:
         for key, value in dataclasses.asdict(cfg).items():
@@ -139,7 +140,7 @@ def flat_settings(*configs) -> dict:
                 out.update(value)
             else:
                 out[key] = value
-    return out
+    return json.loads(json.dumps(out, default=str))
 
 
 def check_checkpoints(cfg: TrainingConfig, settings: dict) -> None:
@@ -149,10 +150,9 @@ def check_checkpoints(cfg: TrainingConfig, settings: dict) -> None:
     if cfg.overwrite or not record.exists():
         return
     saved = json.loads(record.read_text(encoding="utf-8"))
-    current = json.loads(json.dumps(settings, default=str))  # as it will read back
-    changed = differences(saved, current, ignore=RESUMABLE_CHANGES)
+    changed = differences(saved, settings, ignore=RESUMABLE_CHANGES)
     if changed:
-        shown = ", ".join(f"--{k} ({saved.get(k)!r} -> {current.get(k)!r})" for k in changed[:4])
+        shown = ", ".join(f"--{k} ({saved.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
         raise UsageError(f"{cfg.checkpoints_dir} holds checkpoints of a run with other settings: {shown}"
                          f"{' and more' if len(changed) > 4 else ''}; run with the same settings to resume it, "
                          "or add --overwrite to start again")
@@ -172,4 +172,4 @@ def record_checkpoints(cfg: TrainingConfig, settings: dict, main_process: bool =
     from .io import atomic_write_json
 
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / SETTINGS_FILE, json.loads(json.dumps(settings, default=str)))
+    atomic_write_json(folder / SETTINGS_FILE, settings)

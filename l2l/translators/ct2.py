@@ -65,8 +65,9 @@ def _convert(converter_class, model_id: str, compute_type: str, trust_remote_cod
         from ..modeling import load_error
 
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(load_error("model", model_id, e), ModelNotFound):
-            raise load_error("model", model_id, e) from e  # no such model: not the converter's fault
+        missing = load_error("model", model_id, e)
+        if isinstance(missing, ModelNotFound):
+            raise missing from e  # no such model: not the converter's fault
         raise ModelLoadError(f"CTranslate2 cannot convert {model_id}: {first_line(e)}") from e
 
 
