@@ -42,9 +42,11 @@ class JobConfig:
                                      "column), or the language of the whole dataset (datasets without one).")
     split: str | None = option(None, "Translate only this split (default: all splits).")
     checkpoint_n: int = option(400, "Records per checkpoint file.", type=positive_int)
-    batch_size: int = option(10, "Texts per model call.", type=positive_int)
-    max_batch_tokens: int | None = option(None, "Fill batches by padded token count instead of --batch_size pieces "
-                                          "(after length sorting).", type=positive_int)
+    batch_size: int = option(10, "Texts per model call, as in LLaMa2lang: each call carries about this many "
+                             "average texts' worth of tokens, cut into sentences and sorted by length.",
+                             type=positive_int)
+    max_batch_tokens: int | None = option(None, "Padded tokens per model call instead (e.g. 8192 on a GPU). Default: "
+                                          "--batch_size average texts' worth.", type=positive_int)
     start_index: int = option(0, "First record (in each split) to translate.", type=non_negative_int)
     end_index: int | None = option(None, "Translate records before this index only. Default: to the end.",
                                    type=non_negative_int)

@@ -114,6 +114,20 @@ def test_piece_translator_sends_each_piece_once_in_batches():
     assert pieces.stats.pieces == 7 and pieces.stats.model_pieces == 3
 
 
+def test_sentence_pieces_do_not_multiply_model_calls():
+    """--batch_size N means N texts per call, as in LLaMa2lang, however many sentences the texts hold."""
+    texts = [f"Sentence {i} one here. Then sentence {i} two here! And {i} three, the last one?" for i in range(40)]
+    fake = Fake()
+    pieces = PieceTranslator(fake, "nl", batch_size=10)
+    assert pieces.translate_texts(texts, "en") == [t.upper() for t in texts]
+    assert pieces.stats.model_pieces == 120  # three sentences each, all distinct
+    assert pieces.stats.model_calls <= 5  # LLaMa2lang: 4 calls of 10 texts; 10 pieces a call would make 12
+    assert max(len(call) for call in fake.calls) >= 25
+    fixed = PieceTranslator(Fake(), "nl", batch_size=10, max_batch_tokens=40)  # an explicit budget wins
+    fixed.translate_texts(texts, "en")
+    assert fixed.stats.model_calls > 12
+
+
 def test_piece_translator_falls_back_when_a_placeholder_is_lost():
     fake = Fake(drop_placeholders=True)
     pieces = PieceTranslator(fake, "nl")
