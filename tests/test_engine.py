@@ -152,3 +152,14 @@ def test_worker_command_is_built_from_the_parsed_settings(tmp_path):
     with pytest.raises(SystemExit) as e:
         script.build_parser().parse_args(["opus", "pt", str(tmp_path), "--work", "2"])
     assert e.value.code == 2
+
+
+def test_marian_tokens_for_ctranslate2_equal_the_tokenizers(models):
+    """The SentencePiece shortcut gives exactly the tokens the Marian tokenizer gives, special text included."""
+    from l2l.modeling import load_tokenizer
+    from l2l.translators.ct2 import source_tokens
+
+    tok = load_tokenizer(str(models["marian"]))
+    texts = [r["text"] for r in oasst_rows()] + ["  Spaces  around. ", "A </s> inside.", ">>fr<< Bonjour.", "", "x<y"]
+    expected = [tok.convert_ids_to_tokens(ids) for ids in tok(texts)["input_ids"]]
+    assert source_tokens(tok, texts, tok) == expected

@@ -145,11 +145,9 @@ class CT2Model:
         self.config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
         self.forced_eos = getattr(self.config, "forced_eos_token_id", None) is not None
 
-    def generate(self, tokenizer, enc, caps: list[int], prefix_token: str | None, num_beams: int) -> list[list[int]]:
-        """Output ids per row (without decoder start), cut like transformers cuts them."""
-        rows = []
-        for ids, mask in zip(enc["input_ids"].tolist(), enc["attention_mask"].tolist()):
-            rows.append(tokenizer.convert_ids_to_tokens([i for i, m in zip(ids, mask) if m]))
+    def translate_tokens(self, rows: list[list[str]], caps: list[int], prefix_token: str | None,
+                         num_beams: int) -> list[list[str]]:
+        """Output tokens per row (without decoder start), cut like transformers cuts them."""
         prefix = [[prefix_token] for _ in rows] if prefix_token else None
         results = self.translator.translate_batch(rows, target_prefix=prefix, beam_size=num_beams,
                                                   max_decoding_length=max(caps), return_scores=False)
@@ -158,5 +156,30 @@ class CT2Model:
             tokens = res.hypotheses[0][:cap]
             if self.forced_eos and len(res.hypotheses[0]) >= cap:
                 tokens = tokens[: cap - 1]  # transformers forces the end token in the last place
-            out.append(tokenizer.convert_tokens_to_ids(tokens))
+            out.append(tokens)
         return out
+
+
+def source_tokens(tokenizer, texts: list[str], encode) -> list[list[str]]:
+    """The input tokens CTranslate2 takes, as the tokenizer makes them (`encode(texts)` gives unpadded ids).
+    A Marian tokenizer's text goes straight to its SentencePiece model, in one C++ call, unless it holds
+    something the Python tokenizer would split off first (special tokens, >>lang<< codes)."""
+    spm = getattr(tokenizer, "spm_source", None)
+    out: list[list[str] | None] = [None] * len(texts)
+    if spm is not None and getattr(tokenizer, "current_spm", None) is spm:
+        plain = [i for i, t in enumerate(texts) if "<" not in t and ">" not in t]
+        for i, pieces in zip(plain, spm.encode([texts[i] for i in plain], out_type=str)):
+            out[i] = pieces + [tokenizer.eos_token]
+    rest = [i for i, row in enumerate(out) if row is None]
+    if rest:
+        for i, ids in zip(rest, encode([texts[i] for i in rest])["input_ids"]):
+            out[i] = tokenizer.convert_ids_to_tokens(ids)
+    return out
+
+
+def detokenize(tokenizer, tokens: list[str], skip: set[str]) -> str:
+    """What tokenizer.decode(ids, skip_special_tokens=True) gives, from tokens (`skip`: tokens to leave out)."""
+    text = tokenizer.convert_tokens_to_string([t for t in tokens if t not in skip])
+    if getattr(tokenizer, "clean_up_tokenization_spaces", False):
+        text = tokenizer.clean_up_tokenization(text)
+    return text.strip()

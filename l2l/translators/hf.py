@@ -35,15 +35,9 @@ def position_limit(model, used: int = 0) -> int | None:
     return None
 
 
-def generate_rows(model, tokenizer, enc, options, decoder_prefix: int, prefix_token: str | None,
-                  generate_kwargs: dict) -> list[list[int]]:
-    """Output ids per row, each cut at its own cap, from a transformers or a CTranslate2 model."""
+def generate_rows(model, enc, options, decoder_prefix: int, generate_kwargs: dict) -> list[list[int]]:
+    """Output ids per row of a transformers model, each cut at its own cap."""
     lengths = enc["attention_mask"].sum(dim=1).tolist()
-    from .ct2 import CT2Model
-
-    if isinstance(model, CT2Model):
-        caps = new_token_caps(lengths, options.max_length, limit=position_limit(model, decoder_prefix))
-        return model.generate(tokenizer, enc, caps, prefix_token, options.num_beams)
     out, caps = generate_capped(model, enc.to(model.device), lengths, options, used=decoder_prefix, **generate_kwargs)
     # rows start with the decoder prefix (not counted by the cap)
     rows = [seq[decoder_prefix:decoder_prefix + cap].tolist() for seq, cap in zip(out, caps)]
@@ -52,6 +46,17 @@ def generate_rows(model, tokenizer, enc, options, decoder_prefix: int, prefix_to
         eos_ids = set(eos) if isinstance(eos, list) else {eos}
         rows = [r[:-1] if len(r) >= cap and not eos_ids & set(r) else r for r, cap in zip(rows, caps)]
     return rows
+
+
+def ct2_translate(model, tokenizer, texts: list[str], encode, options, decoder_prefix: int,
+                  prefix_token: str | None, skip: set[str]) -> list[str]:
+    """Translations by a CTranslate2 model: tokens in, tokens out, the same caps as generate_rows."""
+    from .ct2 import detokenize, source_tokens
+
+    rows = source_tokens(tokenizer, texts, encode)
+    caps = new_token_caps([len(r) for r in rows], options.max_length, limit=position_limit(model, decoder_prefix))
+    outs = model.translate_tokens(rows, caps, prefix_token, options.num_beams)
+    return [detokenize(tokenizer, tokens, skip) for tokens in outs]
 
 
 def generate_capped(model, enc, input_lengths: list[int], options, slack: int = 16, used: int = 1, **kwargs):
@@ -176,10 +181,10 @@ class HFSeq2Seq(Translator):
         return min(limits) - 8  # room for language and end tokens
 
     # generation ---------------------------------------------------------------------------------
-    def encode(self, texts: list[str], source: str, target: str):
+    def encode(self, texts: list[str], source: str, target: str, tensors: bool = True):
         if self.sets_src_lang:
             self.tokenizer.src_lang = source
-        return self.tokenizer(texts, return_tensors="pt", padding=True)
+        return self.tokenizer(texts, return_tensors="pt" if tensors else None, padding=tensors)
 
     def generate_kwargs(self, source: str, target: str) -> dict:
         if self.forced_bos:
@@ -188,10 +193,13 @@ class HFSeq2Seq(Translator):
 
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         self.load()
+        if self.engine == "ctranslate2":
+            skip = set(self.tokenizer.convert_ids_to_tokens(sorted(self.language_token_ids())))
+            return ct2_translate(self._model, self.tokenizer, texts,
+                                 lambda t: self.encode(t, source, target, tensors=False), self.options,
+                                 self.decoder_prefix, self.lang_token(target) if self.forced_bos else None, skip)
         enc = self.encode(texts, source, target)
-        rows = generate_rows(self._model, self.tokenizer, enc, self.options, self.decoder_prefix,
-                             self.lang_token(target) if self.forced_bos else None,
-                             self.generate_kwargs(source, target))
+        rows = generate_rows(self._model, enc, self.options, self.decoder_prefix, self.generate_kwargs(source, target))
         skip = self.language_token_ids()
         return [self.tokenizer.decode([t for t in row if t not in skip], skip_special_tokens=True).strip()
                 for row in rows]
@@ -276,7 +284,9 @@ class Opus(HFSeq2Seq):
             self.check_pair(source, target)  # raises unless the English pivot exists
             return self.translate(self.translate(texts, source, "en"), "en", target)
         _, tok, model = pair
-        rows = generate_rows(model, tok, tok(texts, return_tensors="pt", padding=True), self.options, 1, None, {})
+        if self.engine == "ctranslate2":
+            return ct2_translate(model, tok, texts, tok, self.options, 1, None, set(tok.all_special_tokens))
+        rows = generate_rows(model, tok(texts, return_tensors="pt", padding=True), self.options, 1, {})
         return [tok.decode(row, skip_special_tokens=True).strip() for row in rows]
 
 
@@ -347,8 +357,9 @@ class Madlad(HFSeq2Seq):
     def source_code(self, code: str) -> str:  # MADLAD reads any language; only the target is steered
         return str(languages.validate(code, "source language"))
 
-    def encode(self, texts, source, target):
-        return self.tokenizer([f"{target} {t}" for t in texts], return_tensors="pt", padding=True)
+    def encode(self, texts, source, target, tensors: bool = True):
+        return self.tokenizer([f"{target} {t}" for t in texts], return_tensors="pt" if tensors else None,
+                              padding=tensors)
 
 
 @register
