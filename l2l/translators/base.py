@@ -89,7 +89,8 @@ class Translator:
         self.options = options
         if options.engine == "ctranslate2" and not self.supports_ct2:
             raise UsageError(
-                f"--engine ctranslate2 does not support {self.name} (it serves opus, m2m, nllb, mbart and madlad)"
+                f"--engine ctranslate2 does not support {self.name} (it serves opus, m2m, nllb, mbart, madlad, llm "
+                "and towerinstruct)"
             )
 
     # --- command line -------------------------------------------------------------------------------

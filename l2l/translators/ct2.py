@@ -1,9 +1,9 @@
-"""CTranslate2: the seq2seq backends' models converted once (cached) and run by CTranslate2's engine
-(int8 on CPU, int8_float16 on GPU by default). Each compute type has its own converted copy, stored
-already quantized: an int8 copy is a quarter of the float32 one on disk, and float16 targets are converted
-from weights loaded in float16, which halves the memory conversion needs. Greedy output equals the
-transformers path: the same tokenizer, the same target prefix, the same per-row caps, and transformers'
-forced end token at the cap."""
+"""CTranslate2: the seq2seq backends' models, and the chat models of the LLM translators, converted once
+(cached) and run by CTranslate2's engine (int8 on CPU, int8_float16 on GPU by default). Each compute type
+has its own converted copy, stored already quantized: an int8 copy is a quarter of the float32 one on disk,
+and float16 targets are converted from weights loaded in float16, which halves the memory conversion needs.
+Greedy output equals the transformers path: the same tokenizer, the same target prefix or prompt, the same
+per-row caps and end tokens, and transformers' forced end token at the cap."""
 
 from __future__ import annotations
 
@@ -115,7 +115,9 @@ def _vocabulary_by_id(loader, model, tokenizer) -> list[str]:
 
 
 class CT2Model:
-    """A converted model behind the small interface the translators use."""
+    """A converted sequence-to-sequence model behind the small interface the translators use."""
+
+    engine_class = "Translator"
 
     def __init__(self, model_id: str, device: str, compute_type: str | None, trust_remote_code: bool = False):
         import ctranslate2
@@ -134,8 +136,8 @@ class CT2Model:
         path = converted(model_id, compute_type, trust_remote_code)
         threads = int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
         try:
-            self.translator = ctranslate2.Translator(str(path), device=device, compute_type=compute_type,
-                                                     intra_threads=threads)
+            self.engine = getattr(ctranslate2, self.engine_class)(str(path), device=device, compute_type=compute_type,
+                                                                  intra_threads=threads)
         except (RuntimeError, ValueError) as e:
             reason = first_line(e)
             raise ModelLoadError(
@@ -144,12 +146,13 @@ class CT2Model:
             ) from e
         self.config = AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
         self.forced_eos = getattr(self.config, "forced_eos_token_id", None) is not None
+        self.model_id = model_id
 
     def translate_tokens(self, rows: list[list[str]], caps: list[int], prefix_token: str | None,
                          num_beams: int) -> list[list[str]]:
         """Output tokens per row (without decoder start), cut like transformers cuts them."""
         prefix = [[prefix_token] for _ in rows] if prefix_token else None
-        results = self.translator.translate_batch(rows, target_prefix=prefix, beam_size=num_beams,
+        results = self.engine.translate_batch(rows, target_prefix=prefix, beam_size=num_beams,
                                                   max_decoding_length=max(caps), return_scores=False)
         out = []
         for res, cap in zip(results, caps):
@@ -159,6 +162,30 @@ class CT2Model:
             out.append(tokens)
         return out
 
+
+
+class CT2Generator(CT2Model):
+    """A converted decoder-only chat model (Llama, Mistral, Qwen, Gemma, ...) for the LLM translators."""
+
+    engine_class = "Generator"
+
+    def end_tokens(self, tokenizer) -> list[str]:
+        """The tokens transformers' generate stops at: the generation config's end ids."""
+        from transformers import GenerationConfig
+
+        try:
+            ids = GenerationConfig.from_pretrained(self.model_id).eos_token_id
+        except OSError:
+            ids = getattr(self.config, "eos_token_id", None)
+        ids = ids if isinstance(ids, list) else [ids] if ids is not None else [tokenizer.eos_token_id]
+        return tokenizer.convert_ids_to_tokens(ids)
+
+    def generate_tokens(self, prompts: list[list[str]], caps: list[int], end: list[str],
+                        num_beams: int) -> list[list[str]]:
+        """Greedy (or beam) continuations of token prompts, each cut at its own cap."""
+        results = self.engine.generate_batch(prompts, max_length=max(caps), beam_size=num_beams, sampling_topk=1,
+                                             include_prompt_in_result=False, end_token=end)
+        return [res.sequences[0][:cap] for res, cap in zip(results, caps)]
 
 def source_tokens(tokenizer, texts: list[str], encode) -> list[list[str]]:
     """The input tokens CTranslate2 takes, as the tokenizer makes them (`encode(texts)` gives unpadded ids).

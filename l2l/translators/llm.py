@@ -6,7 +6,7 @@ from .. import languages
 from ..cli import UsageError
 from ..modeling import load_model, load_tokenizer
 from .base import Translator, register
-from .hf import generate_capped
+from .hf import generate_capped, new_token_caps, position_limit
 
 DEFAULT_PROMPT = ("Translate the following text from {source_lang} into {target_lang}. Keep the formatting. "
                   "Reply with the translation only.\n\n{text}")
@@ -20,6 +20,7 @@ class ChatLLM(Translator):
     default_model: str | None = None
     default_prompt = DEFAULT_PROMPT
     sizes: dict[str, str] = {}
+    supports_ct2 = True  # ctranslate2.Generator runs Llama, Mistral, Qwen, Gemma, ... models
 
     def __init__(self, options):
         super().__init__(options)
@@ -78,6 +79,12 @@ class ChatLLM(Translator):
             from transformers import AutoModelForCausalLM
 
             self.tokenizer  # noqa: B018 - load it first for its errors
+            if self.options.engine == "ctranslate2":
+                from .ct2 import CT2Generator
+
+                self._model = CT2Generator(self.model_id, self.options.device, self.options.ct2_compute_type,
+                                           trust_remote_code=self.options.trust_remote_code)
+                return
             self._model = load_model(AutoModelForCausalLM, self.model_id, device=self.options.device,
                                      quant4=self.options.quant4, quant8=self.options.quant8,
                                      trust_remote_code=self.options.trust_remote_code)
@@ -104,12 +111,26 @@ class ChatLLM(Translator):
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         self.load()
         prompts = [self.render(t, source, target) for t in texts]
+        if self.options.engine == "ctranslate2":
+            return self._ct2_translate(prompts, texts)
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self._model.device)
         out, caps = generate_capped(self._model, enc, self.count_tokens(texts), self.options, slack=32,
                                     used=enc["input_ids"].shape[1], pad_token_id=self.tokenizer.pad_token_id)
         new = out[:, enc["input_ids"].shape[1] :]
         return [self.tokenizer.decode(seq[:cap], skip_special_tokens=True).strip() for seq, cap in zip(new, caps)]
+
+    def _ct2_translate(self, prompts: list[str], texts: list[str]) -> list[str]:
+        """The transformers path's output from CTranslate2: the same prompt tokens, caps and end tokens."""
+        from .ct2 import detokenize
+
+        tok = self.tokenizer
+        rows = [tok.convert_ids_to_tokens(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]
+        caps = new_token_caps(self.count_tokens(texts), self.options.max_length, 32,
+                              position_limit(self._model, max(map(len, rows))))
+        outs = self._model.generate_tokens(rows, caps, self._model.end_tokens(tok), self.options.num_beams)
+        skip = set(tok.all_special_tokens)
+        return [detokenize(tok, tokens, skip) for tokens in outs]
 
 
 @register
