@@ -40,14 +40,15 @@ def parsers():
 
 
 def shell_blocks() -> list[str]:
-    """The fenced blocks holding commands (```bash, ```sh, ```python or untagged; ```text is a synopsis)."""
+    """The fenced blocks holding commands (```bash, ```sh, ```python, ```yaml or untagged; ```text is a
+    synopsis)."""
     blocks, current, lang = [], None, None
     for line in README.splitlines():
         if line.startswith("```"):
             if current is None:
                 current, lang = [], line[3:].strip()
             else:
-                if lang in ("", "bash", "sh", "python"):
+                if lang in ("", "bash", "sh", "python", "yaml"):
                     blocks.append("\n".join(current))
                 current = None
         elif current is not None:
@@ -62,6 +63,8 @@ def readme_commands() -> list[str]:
         for line in text.splitlines():
             line = line.split(" #")[0]  # a comment after the command
             for m in re.finditer(r"(?:^|[\s!|;&])python (-m [\w.]+|[\w]+\.py)(.*?)(?=\s*(?:\||;|&&|&\s|&$|$))", line):
+                commands.append(f"{m.group(1)}{m.group(2)}")
+            for m in re.finditer(r"\"python (-m [\w.]+|[\w]+\.py)([^\"]*)\"", line):  # sbatch --wrap "python ..."
                 commands.append(f"{m.group(1)}{m.group(2)}")
             for m in re.finditer(r"accelerate launch .*?(\w+\.py)(.*?)(?=\s*(?:\||;|&&|$))", line):
                 commands.append(f"{m.group(1)}{m.group(2)}")
@@ -81,7 +84,7 @@ def test_readme_starts_with_the_two_commands():
 def test_readme_command_parses(command):
     table = parsers()
     script = next(k for k in table if command.startswith(k))
-    argv = shlex.split(command[len(script):].replace("$i", "0"))
+    argv = shlex.split(re.sub(r"\$\{?(i|[A-Z][A-Z_]*)\}?", "0", command[len(script):]))  # $i, $SLURM_ARRAY_TASK_ID
     try:
         table[script]().parse_args(argv)
     except SystemExit as e:
