@@ -34,12 +34,19 @@ def build_parser() -> Parser:
     p.add_argument("--target_lang", required=True, help="The language answers should be in (nl, pt-BR...).")
     p.add_argument("--instruction_prompt", default=None, help="System prompt for every thread.")
     p.add_argument("--eval_fraction", type=float, default=0.1,
-                   help="Held-out share of train when the dataset has no validation/test split. Default 0.1.")
+                   help="Held-out share of train when the dataset has no validation/test split (1: all of it, "
+                        "for a dataset kept apart from training). Default 0.1.")
     p.add_argument("--n_threads", type=positive_int, default=200, help="Held-out threads for perplexity. Default 200.")
     p.add_argument("--n_prompts", type=positive_int, default=50, help="Questions answered for fidelity. Default 50.")
     p.add_argument("--max_new_tokens", type=positive_int, default=128, help="Default 128.")
     p.add_argument("--max_seq_length", type=positive_int, default=1024, help="Longest scored thread. Default 1024.")
     p.add_argument("--choices_file", action="append", default=[], help="Multiple-choice JSONL (repeatable).")
+    p.add_argument("--retention_dataset", default=None,
+                   help="Held-out threads in the source language (e.g. English): their answer perplexity shows "
+                        "what the model kept (split as --dataset is).")
+    p.add_argument("--text_file", default=None,
+                   help="Plain text in the target language, one passage a line, that nothing trained on (e.g. "
+                        "human-written prose): its perplexity, over all tokens.")
     p.add_argument("--lm_eval_tasks", default=None, help="Comma-separated lm-evaluation-harness tasks (optional).")
     p.add_argument("--thread_template", default=None, help="Chat template for both models (default: the tuned one's).")
     p.add_argument("--output_dir", default="evaluation_results", help="Default evaluation_results.")
@@ -74,15 +81,18 @@ def read_choices(path: str) -> list[dict]:
     return items
 
 
-def held_out(args) -> list[list[dict]]:
+def held_out(args, dataset: str) -> list[list[dict]]:
+    """The validation (or test) threads of `dataset`, else --eval_fraction of its train split, else all of it."""
     from threads.make import ThreadOptions, build_threads
 
-    opts = ThreadOptions(dataset=args.dataset, instruction_prompt=args.instruction_prompt, seed=args.seed,
+    opts = ThreadOptions(dataset=dataset, instruction_prompt=args.instruction_prompt, seed=args.seed,
                          trust_remote_code=args.trust_remote_code)
     splits = build_threads(opts)
     for name in ("validation", "test"):
         if splits.get(name):
             return [t["messages"] for t in splits[name][: args.n_threads]]
+    if args.eval_fraction >= 1:
+        return [t["messages"] for t in splits["train"][: args.n_threads]]
     import dataclasses
     import random
 
@@ -116,6 +126,36 @@ def perplexity(chat, threads, max_len: int) -> float | None:
         lp, k = answer_logprob(chat, t, max_len)
         total, n = total + lp, n + k
     return math.exp(-total / n) if n else None
+
+
+def text_perplexity(chat, passages: list[str], max_len: int) -> float | None:
+    """exp of the mean loss over every token of plain passages (each cut at max_len tokens)."""
+    import torch
+
+    total, n = 0.0, 0
+    for text in passages:
+        ids = chat.tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
+        if len(ids) < 2:
+            continue
+        x = torch.tensor([ids], device=chat.model.device)
+        with torch.inference_mode():
+            logits = chat.model(x).logits[0, :-1].float()
+        total += float(torch.log_softmax(logits, -1).gather(1, x[0, 1:, None]).sum())
+        n += len(ids) - 1
+    return math.exp(-total / n) if n else None
+
+
+def read_passages(path: str) -> list[str]:
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--text_file {path}: no such file")
+    try:
+        passages = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise UsageError(f"--text_file {path} is not UTF-8 text") from None
+    if not passages:
+        raise UsageError(f"--text_file {path} is empty")
+    return passages
 
 
 def detected_languages(texts: list[str], target: str) -> tuple[list[str | None], str]:
@@ -183,14 +223,19 @@ def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
     return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
 
 
-def evaluate(name: str, model: str, args, template: str | None, threads, prompts, choice_sets, base: str | None):
+def evaluate(name: str, model: str, args, template: str | None, inputs: dict, base: str | None):
     from l2l.inference import ChatModel, GenerationOptions
 
     log(f"== {name}: {model}")
     chat = ChatModel(model, cpu=args.cpu, quant4=args.quant4, chat_template=template,
                      thread_template=None if template else args.thread_template, base_model=base,
                      trust_remote_code=args.trust_remote_code)
-    row = {"model": name, "path": model, "perplexity": perplexity(chat, threads, args.max_seq_length)}
+    prompts, choice_sets = inputs["prompts"], inputs["choice_sets"]
+    row = {"model": name, "path": model, "perplexity": perplexity(chat, inputs["threads"], args.max_seq_length)}
+    if inputs["retention"]:
+        row["retention_perplexity"] = perplexity(chat, inputs["retention"], args.max_seq_length)
+    if inputs["passages"]:
+        row["text_perplexity"] = text_perplexity(chat, inputs["passages"], args.max_seq_length)
     answers = []
     opts = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=0, seed=args.seed)
     for b in range(0, len(prompts), 8):
@@ -215,10 +260,15 @@ def main(argv: list[str] | None = None) -> int:
 
     check_writable(args.output_dir, folder=True, flag="--output_dir")
     check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model)
+    if not 0 < args.eval_fraction <= 1:
+        raise UsageError("--eval_fraction must be in (0, 1]")
+    check_apart(args.output_dir, args.retention_dataset, args.text_file)
     choice_sets = {path: read_choices(path) for path in args.choices_file}
-    threads = held_out(args)
+    passages = read_passages(args.text_file) if args.text_file else []
+    threads = held_out(args, args.dataset)
     if not threads:
         raise UsageError(f"no held-out threads in {args.dataset}")
+    retention = held_out(args, args.retention_dataset) if args.retention_dataset else []
     prompts = [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")]
                for t in threads[: args.n_prompts]]
     warn_if_prompts_elsewhere(prompts, args.target_lang)
@@ -234,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     base_of_tuned = adapter_base(args.tuned_model)
     for name, model, base in (("base", args.base_model, None), ("tuned", args.tuned_model,
                                                                   args.base_model if base_of_tuned else None)):
-        rows.append(evaluate(name, model, args, template, threads, prompts, choice_sets, base))
+        inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
+                  "passages": passages}
+        rows.append(evaluate(name, model, args, template, inputs, base))
     write_results(rows, args, len(threads), len(prompts))
     return 0
 
@@ -250,10 +302,11 @@ def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> Non
     metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
     lines = [f"Evaluation on {args.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
              f"target {args.target_lang}",
-             "", "| metric | base | tuned |", "|---|---|---|"]
+             "", "| metric | base | tuned | tuned / base |", "|---|---|---|---|"]
     for k in metrics:
         vals = [r.get(k) for r in rows]
-        lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + " |")
+        ratio = f"{vals[1] / vals[0]:.3f}" if all(isinstance(v, float) for v in vals) and vals[0] else ""
+        lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + f" | {ratio} |")
     text = "\n".join(lines)
     print(text)
     out = Path(args.output_dir)

