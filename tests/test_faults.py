@@ -22,8 +22,15 @@ def start(tmp_path: Path, script: str, *args) -> tuple[subprocess.Popen, Path]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     target = ["-m", script] if script == "threads" else [str(ROOT / script)]
     proc = subprocess.Popen([sys.executable, *target, *map(str, args)], stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"), env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+                            stderr=log.open("w"), env={**env, "PYTHONPATH": str(ROOT)}, cwd=tmp_path,
+                            preexec_fn=default_sigint)
     return proc, log
+
+
+def default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored, and children inherit that (Python then installs no
+    KeyboardInterrupt handler): the stage under test must get SIGINT as it would from a terminal's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop_when(proc: subprocess.Popen, ready, sig: int, timeout: float = 240) -> None:
