@@ -22,7 +22,6 @@ DIR/chart.png. With --ablation english_fraction it also trains with --english_fr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sqlite3
@@ -33,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from realdata import faq_file, package_file  # noqa: E402 - bench/ is on the path when run as a script
+
 PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
 
 
@@ -45,13 +47,6 @@ def step(name: str, log: Path, *cmd: str) -> float:
     if done.returncode:
         sys.exit(f"{name} failed (exit {done.returncode}):\n{log.read_text(encoding='utf-8')[-3000:]}")
     return time.perf_counter() - start
-
-
-def package_file(package: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        sys.exit(f"needs {package}: pip install -r requirements.txt -r requirements-nodeps.txt")
-    return Path(spec.origin).parent.joinpath(*parts)
 
 
 def human_portuguese(out: Path, verses_per_passage: int = 4) -> Path:
@@ -84,8 +79,7 @@ def split_records(out: Path, held_out: int, seed: int = 0) -> tuple[Path, Path]:
     """The FAQ records apart before anything else: training never sees the held-out ones in any language."""
     import random
 
-    faq = package_file("zaragoza_construction_faq", "data", "faq-en-alpaca.jsonl")
-    rows = faq.read_text(encoding="utf-8").splitlines()
+    rows = faq_file().read_text(encoding="utf-8").splitlines()
     picked = set(random.Random(seed).sample(range(len(rows)), held_out))
     paths = out / "faq_en_train.jsonl", out / "faq_en_heldout.jsonl"
     paths[0].write_text("\n".join(r for i, r in enumerate(rows) if i not in picked) + "\n", encoding="utf-8")

@@ -23,15 +23,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from realdata import faq_file  # noqa: E402 - bench/ is on the path when run as a script
+
 
 def questions(n: int) -> list[str]:
-    import importlib.util
-
-    spec = importlib.util.find_spec("zaragoza_construction_faq")
-    if spec is None:
-        sys.exit("needs the real data: pip install zaragoza-construction-faq==1.2.1")
-    path = Path(spec.origin).parent / "data" / "faq-en-alpaca.jsonl"
-    return [json.loads(line)["instruction"] for line in path.read_text(encoding="utf-8").splitlines()][:n]
+    return [json.loads(line)["instruction"] for line in faq_file().read_text(encoding="utf-8").splitlines()][:n]
 
 
 def run(model: str, engine: str, compute_type: str | None, texts: list[str], batch_size: int) -> tuple[float, list]:

