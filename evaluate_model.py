@@ -103,6 +103,16 @@ def held_out(args, dataset: str) -> list[list[dict]]:
     return [t["messages"] for t in held][: args.n_threads]
 
 
+def token_logprobs(chat, ids: list[int]):
+    """The log-probability the model gives each token of `ids` after the first."""
+    import torch
+
+    x = torch.tensor([ids], device=chat.model.device)
+    with torch.inference_mode():
+        logits = chat.model(x).logits[0, :-1].float()
+    return torch.log_softmax(logits, -1).gather(1, x[0, 1:, None])[:, 0]
+
+
 def answer_logprob(chat, messages: list[dict], max_len: int) -> tuple[float, int]:
     """Sum of log-probabilities of the assistant tokens of a conversation, and their count."""
     import torch
@@ -112,10 +122,7 @@ def answer_logprob(chat, messages: list[dict], max_len: int) -> tuple[float, int
     ids, mask = enc["input_ids"][:max_len], enc["assistant_masks"][:max_len]
     if not any(mask):  # a template without generation markers: score everything after the first turn
         mask = [1] * len(ids)
-    x = torch.tensor([ids], device=chat.model.device)
-    with torch.inference_mode():
-        logits = chat.model(x).logits[0, :-1].float()
-    logp = torch.log_softmax(logits, -1).gather(1, x[0, 1:, None])[:, 0]
+    logp = token_logprobs(chat, ids)
     m = torch.tensor(mask[1:], device=logp.device, dtype=torch.bool)
     return float(logp[m].sum()), int(m.sum())
 
@@ -130,17 +137,12 @@ def perplexity(chat, threads, max_len: int) -> float | None:
 
 def text_perplexity(chat, passages: list[str], max_len: int) -> float | None:
     """exp of the mean loss over every token of plain passages (each cut at max_len tokens)."""
-    import torch
-
     total, n = 0.0, 0
     for text in passages:
         ids = chat.tokenizer(text, add_special_tokens=False)["input_ids"][:max_len]
         if len(ids) < 2:
             continue
-        x = torch.tensor([ids], device=chat.model.device)
-        with torch.inference_mode():
-            logits = chat.model(x).logits[0, :-1].float()
-        total += float(torch.log_softmax(logits, -1).gather(1, x[0, 1:, None]).sum())
+        total += float(token_logprobs(chat, ids).sum())
         n += len(ids) - 1
     return math.exp(-total / n) if n else None
 
@@ -259,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.io import check_apart, check_writable
 
     check_writable(args.output_dir, folder=True, flag="--output_dir")
-    check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model)
+    check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model, args.retention_dataset,
+                args.text_file)
     if not 0 < args.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
-    check_apart(args.output_dir, args.retention_dataset, args.text_file)
     choice_sets = {path: read_choices(path) for path in args.choices_file}
     passages = read_passages(args.text_file) if args.text_file else []
     threads = held_out(args, args.dataset)
@@ -282,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         template = tok.chat_template or templates.load("llama3")
     rows = []
     base_of_tuned = adapter_base(args.tuned_model)
+    inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
+              "passages": passages}
     for name, model, base in (("base", args.base_model, None), ("tuned", args.tuned_model,
                                                                   args.base_model if base_of_tuned else None)):
-        inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
-                  "passages": passages}
         rows.append(evaluate(name, model, args, template, inputs, base))
     write_results(rows, args, len(threads), len(prompts))
     return 0

@@ -83,14 +83,9 @@ class PieceTranslator:
             for u, out in zip(batch, self.translator.translate(batch, src, self.target)):
                 self.cache[(src, u)] = out
 
-    def batches(self, todo: list[str], budget: int | None = None):
-        """As many pieces as fit `budget` padded tokens (default --max_batch_tokens); pieces come longest
-        first, so a batch costs its first piece's length times its size. One piece over the budget goes alone."""
-        budget = budget or self.max_batch_tokens
-        if not budget:  # no budget at all: --batch_size pieces
-            for b in range(0, len(todo), self.batch_size):
-                yield todo[b:b + self.batch_size]
-            return
+    def batches(self, todo: list[str], budget: int):
+        """As many pieces as fit `budget` padded tokens; pieces come longest first, so a batch costs its first
+        piece's length times its size. One piece over the budget goes alone."""
         batch: list[str] = []
         longest = 0
         for text, n in zip(todo, self.count(todo)):

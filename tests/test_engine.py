@@ -89,7 +89,7 @@ def test_token_budget_batches(tmp_path, models, data):
     translator = get("m2m")(TranslatorOptions(model_name=str(models["m2m"])))
     pieces = PieceTranslator(translator, "nl", max_batch_tokens=40)
     texts = sorted([r["text"] for r in oasst_rows()] + ["Hi.", "Yes.", "No way."], key=len, reverse=True)
-    batches = list(pieces.batches(texts))
+    batches = list(pieces.batches(texts, pieces.budget(texts, len(texts))))  # --max_batch_tokens 40
     assert [t for b in batches for t in b] == texts
     for b in batches:
         sizes = translator.count_tokens(b)

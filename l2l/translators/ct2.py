@@ -153,7 +153,7 @@ class CT2Model:
         """Output tokens per row (without decoder start), cut like transformers cuts them."""
         prefix = [[prefix_token] for _ in rows] if prefix_token else None
         results = self.engine.translate_batch(rows, target_prefix=prefix, beam_size=num_beams,
-                                                  max_decoding_length=max(caps), return_scores=False)
+                                              max_decoding_length=max(caps), return_scores=False)
         out = []
         for res, cap in zip(results, caps):
             tokens = res.hypotheses[0][:cap]
@@ -163,14 +163,19 @@ class CT2Model:
         return out
 
 
-
 class CT2Generator(CT2Model):
     """A converted decoder-only chat model (Llama, Mistral, Qwen, Gemma, ...) for the LLM translators."""
 
     engine_class = "Generator"
+    _end: list[str] | None = None
 
     def end_tokens(self, tokenizer) -> list[str]:
-        """The tokens transformers' generate stops at: the generation config's end ids."""
+        """The tokens transformers' generate stops at: the generation config's end ids (read once)."""
+        if self._end is None:
+            self._end = self._read_end_tokens(tokenizer)
+        return self._end
+
+    def _read_end_tokens(self, tokenizer) -> list[str]:
         from transformers import GenerationConfig
 
         try:
@@ -186,6 +191,7 @@ class CT2Generator(CT2Model):
         results = self.engine.generate_batch(prompts, max_length=max(caps), beam_size=num_beams, sampling_topk=1,
                                              include_prompt_in_result=False, end_token=end)
         return [res.sequences[0][:cap] for res, cap in zip(results, caps)]
+
 
 def source_tokens(tokenizer, texts: list[str], encode) -> list[list[str]]:
     """The input tokens CTranslate2 takes, as the tokenizer makes them (`encode(texts)` gives unpadded ids).

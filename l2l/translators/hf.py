@@ -85,6 +85,7 @@ class HFSeq2Seq(Translator):
         self._model = None
         self._codes: list[str] | None = None
         self._lang_ids: set[int] | None = None
+        self._lang_tokens: set[str] | None = None
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -156,6 +157,12 @@ class HFSeq2Seq(Translator):
         """The vocabulary token of one of the backend's language codes."""
         return code
 
+    def language_tokens(self) -> set[str]:
+        """The same as tokens (what CTranslate2 returns), computed once."""
+        if self._lang_tokens is None:
+            self._lang_tokens = set(self.tokenizer.convert_ids_to_tokens(sorted(self.language_token_ids())))
+        return self._lang_tokens
+
     def language_token_ids(self) -> set[int]:
         """Ids never part of a translation: special tokens and language tokens (computed once)."""
         if self._lang_ids is None:
@@ -194,10 +201,10 @@ class HFSeq2Seq(Translator):
     def translate(self, texts: list[str], source: str, target: str) -> list[str]:
         self.load()
         if self.engine == "ctranslate2":
-            skip = set(self.tokenizer.convert_ids_to_tokens(sorted(self.language_token_ids())))
             return ct2_translate(self._model, self.tokenizer, texts,
                                  lambda t: self.encode(t, source, target, tensors=False), self.options,
-                                 self.decoder_prefix, self.lang_token(target) if self.forced_bos else None, skip)
+                                 self.decoder_prefix, self.lang_token(target) if self.forced_bos else None,
+                                 self.language_tokens())
         enc = self.encode(texts, source, target)
         rows = generate_rows(self._model, enc, self.options, self.decoder_prefix, self.generate_kwargs(source, target))
         skip = self.language_token_ids()
