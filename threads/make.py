@@ -12,7 +12,7 @@ from l2l.config import nested, option
 from l2l.data import load_any
 
 from . import templates
-from .build import TASK_PROMPT, Fields, conversations, translation_pairs, translation_tasks, with_system
+from .build import TASK_PROMPT, Fields, conversations, record_units, translation_pairs, translation_tasks, with_system
 
 
 @dataclass
@@ -80,8 +80,7 @@ def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
     english_ds = load_any(opts.source_dataset,
                           trust_remote_code=opts.trust_remote_code) if opts.source_dataset else None
     result: dict[str, list[dict]] = {}
-    for split, data in ds.items():
-        rows = data.to_list()
+    for split, rows in carve_records({k: v.to_list() for k, v in ds.items()}, columns, opts).items():
         main = with_system(conversations(rows, columns, opts.fields), opts.instruction_prompt, "translated")
         mixed = list(main)
         if opts.english_fraction:
@@ -105,6 +104,33 @@ def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
         rng.shuffle(mixed)
         result[split] = mixed
     return _splits(result, opts, rng)
+
+
+def carve_records(splits: dict[str, list[dict]], columns: list[str], opts: ThreadOptions) -> dict[str, list[dict]]:
+    """Missing validation/test splits, carved out of the train records (whole OASST trees) before any thread is
+    built: a held-out record reaches training in no form (translated, English or translation task), and the
+    held-out records depend only on the dataset and --seed, so evaluate_model.py finds the same ones."""
+    wanted = [(n, f) for n, f in (("validation", opts.val_fraction), ("test", opts.test_fraction))
+              if f and n not in splits]
+    if not wanted:
+        return splits
+    train_name = "train" if "train" in splits else next(iter(splits))
+    rows = splits[train_name]
+    units = record_units(rows, columns, opts.fields)
+    keys = list(dict.fromkeys(units))
+    total = len(keys) + sum(len(set(record_units(v, columns, opts.fields)))
+                            for k, v in splits.items() if k != train_name)
+    rng, out = random.Random(opts.seed), dict(splits)
+    for name, fraction in wanted:
+        n = max(1, _round(fraction * total))
+        if n >= len(keys):
+            raise UsageError(f"--{'val' if name == 'validation' else name}_fraction leaves no training threads")
+        picked = set(rng.sample(keys, n))
+        out[name] = [r for r, u in zip(rows, units) if u in picked]
+        keys = [k for k in keys if k not in picked]
+    kept = set(keys)
+    out[train_name] = [r for r, u in zip(rows, units) if u in kept]
+    return out
 
 
 def _splits(result: dict[str, list[dict]], opts: ThreadOptions, rng: random.Random) -> dict[str, list[dict]]:
