@@ -29,33 +29,23 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from l2l.inference import adapter_base, adapter_tokenizer, attach_adapter
+    from l2l.inference import adapter_base
     from l2l.io import check_output_free
 
     check_output_free(args.output_name, args.overwrite, inputs=(args.model_name, args.base_model))
-    base = args.base_model or adapter_base(args.model_name)
-    if base is None:
+    if args.base_model is None and adapter_base(args.model_name) is None:
         raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")
     import torch
-    import transformers
 
-    from l2l.modeling import device_for, load_model
-
-    device = device_for(args.cpu)
-    dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
-    model = load_model(transformers.AutoModelForCausalLM, base, device=device, dtype=dtype,
-                       trust_remote_code=args.trust_remote_code)  # never quantized: merging needs real weights
-    merged = attach_adapter(model, args.model_name).merge_and_unload()
-    tokenizer = adapter_tokenizer(args.model_name, base, args.trust_remote_code)
     from l2l.io import replace_dir, temp_dir_beside
+    from l2l.merging import save_merged
+    from l2l.modeling import device_for
 
     out = Path(args.output_name)
     tmp = temp_dir_beside(out)
-    merged.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    gen = Path(args.model_name) / "generation_config.json"
-    if gen.exists():  # the stop tokens finetune.py trained
-        (tmp / "generation_config.json").write_bytes(gen.read_bytes())
+    base = save_merged(args.model_name, args.base_model, tmp, device=device_for(args.cpu),
+                       dtype=None if args.dtype == "auto" else getattr(torch, args.dtype),
+                       trust_remote_code=args.trust_remote_code)
     replace_dir(tmp, out)
     log(f"merged {args.model_name} into {base}: {out}")
     if args.push_to_hub:

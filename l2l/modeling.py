@@ -101,3 +101,12 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False, **kwargs):
         return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError, TypeError) as e:
         raise load_error("tokenizer of", name, e) from e
+
+
+def load_config(name: str, *, trust_remote_code: bool = False):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as e:
+        raise load_error("model config of", name, e) from e

@@ -316,7 +316,8 @@ def save_outputs(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: lis
     plot_losses(curves, out / "loss.png", f"{kind.upper()} {Path(cfg.tuned_model).name}")
     (out / "README.md").write_text(model_card(cfg, kind, summary, template_name), encoding="utf-8")
     (out / "training_summary.json").write_text(json.dumps(
-        {"kind": kind, "base_model": cfg.base_model, "dataset": cfg.dataset_name, **summary,
+        {"kind": kind, "base_model": cfg.base_model, "dataset": cfg.dataset_name,
+         "instruction_prompt": getattr(cfg, "instruction_prompt", None), **summary,
          "curves": curves, "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}, indent=2), encoding="utf-8")
     return out
 

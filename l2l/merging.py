@@ -1,0 +1,32 @@
+"""A LoRA adapter merged into its base model and saved as a standalone model folder (weights, tokenizer with
+the chat template it was trained with, the stop tokens finetune.py set): merge_adapter.py and export_gguf.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cli import UsageError
+
+
+def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "cpu", dtype=None,
+                trust_remote_code: bool = False) -> str:
+    """Merge `adapter` into `base` (default: the base named in its config) and save it in `folder`; the base."""
+    from .inference import adapter_base, adapter_tokenizer, attach_adapter
+
+    base = base or adapter_base(adapter)
+    if base is None:
+        raise UsageError(f"{adapter} is not a LoRA adapter (no adapter_config.json)")
+    import transformers
+
+    from .modeling import load_model
+
+    model = load_model(transformers.AutoModelForCausalLM, base, device=device, dtype=dtype,
+                       trust_remote_code=trust_remote_code)  # never quantized: merging needs real weights
+    merged = attach_adapter(model, adapter).merge_and_unload()
+    tokenizer = adapter_tokenizer(adapter, base, trust_remote_code)
+    merged.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    gen = Path(adapter) / "generation_config.json"
+    if gen.exists():  # the stop tokens finetune.py trained
+        (folder / "generation_config.json").write_bytes(gen.read_bytes())
+    return base

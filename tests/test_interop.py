@@ -1,0 +1,134 @@
+"""Other people's tools: threads and pairs in the shapes axolotl, LLaMA-Factory and unsloth read, and a tuned
+model exported to GGUF and run by llama.cpp itself (llama-cpp-python), next-token parity with transformers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import load_records, run_cli, write_jsonl
+from test_threads import translated_oasst
+
+FORMATS = ("messages", "sharegpt", "alpaca")
+ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def check_alternation(roles: list[str], ends_with: str | None) -> None:
+    """LLaMA-Factory's rule: an optional system message first, then user and assistant turns in turn."""
+    turns = roles[1:] if roles and roles[0] == "system" else roles
+    assert "system" not in turns and turns and turns[0] == "user"
+    assert all(r == ("user" if i % 2 == 0 else "assistant") for i, r in enumerate(turns))
+    if ends_with:
+        assert turns[-1] == ends_with
+
+
+def thread_from_row(row: dict, fmt: str) -> list[dict]:
+    """Back to messages, through the documented schema of each format (a missing or stray key fails)."""
+    if fmt == "messages":
+        assert set(row) == {"messages"}
+        assert all(set(m) == {"role", "content"} and isinstance(m["content"], str) for m in row["messages"])
+        return row["messages"]
+    if fmt == "sharegpt":
+        assert set(row) == {"conversations"}
+        assert all(set(m) == {"from", "value"} and m["from"] in ROLES for m in row["conversations"])
+        return [{"role": ROLES[m["from"]], "content": m["value"]} for m in row["conversations"]]
+    assert set(row) == {"instruction", "input", "output", "system", "history"} and row["input"] == ""
+    assert all(isinstance(h, list) and len(h) == 2 for h in row["history"])
+    msgs = [{"role": "system", "content": row["system"]}] if row["system"] else []
+    for q, a in row["history"]:
+        msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    return msgs + [{"role": "user", "content": row["instruction"]}, {"role": "assistant", "content": row["output"]}]
+
+
+def check_dataset_info(folder, fmt: str, splits: list[str], preference: bool) -> None:
+    """dataset_info.json: a LLaMA-Factory entry per split whose columns exist in the file."""
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert sorted(info) == sorted(f"{folder.name}_{s}" for s in splits)
+    for entry in info.values():
+        rows = read_jsonl(folder / entry["file_name"])
+        assert entry.get("ranking", False) is preference
+        assert entry.get("formatting", "alpaca") == ("alpaca" if fmt == "alpaca" else "sharegpt")
+        assert all(col in rows[0] for col in entry["columns"].values())
+        if fmt == "messages":
+            assert entry["tags"]["role_tag"] == "role" and entry["tags"]["user_tag"] == "user"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_threads_in_other_trainers_formats(tmp_path, models, fmt):
+    """The same threads as the datasets output, message for message, in each tool's documented shape; no
+    --base_model needed."""
+    data = translated_oasst(tmp_path)
+    common = ["--instruction_prompt", "Antwoord kort.", "--english_fraction", "0.2", "--val_fraction", "0.2"]
+    run_cli("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--thread_template", "chatml",
+            *common, check=True)
+    out = tmp_path / f"th_{fmt}"
+    proc = run_cli("-m", "threads", data, out, "--output_format", fmt, *common, check=True)
+    assert proc.stdout.strip() == str(out)
+    ref = load_records(tmp_path / "ref")
+    assert sorted(p.name for p in out.iterdir()) == ["dataset_info.json", "train.jsonl", "validation.jsonl"]
+    for split in ("train", "validation"):
+        rows = read_jsonl(out / f"{split}.jsonl")
+        threads = [thread_from_row(r, fmt) for r in rows]
+        for t in threads:
+            check_alternation([m["role"] for m in t], ends_with="assistant")
+        assert threads == [r["messages"] for r in ref[split]]
+    assert any(t[0] == {"role": "system", "content": "Antwoord kort."} for t in threads)
+    check_dataset_info(out, fmt, ["train", "validation"], preference=False)
+
+
+def pair_from_row(row: dict, fmt: str) -> dict:
+    if fmt == "messages":
+        assert set(row) == {"messages", "chosen", "rejected"}
+        prompt, chosen, rejected = row["messages"], row["chosen"], row["rejected"]
+    elif fmt == "sharegpt":
+        assert set(row) == {"conversations", "chosen", "rejected"}
+        conv = [{"role": ROLES[m["from"]], "content": m["value"]} for m in row["conversations"]]
+        prompt, chosen, rejected = conv, *({"role": ROLES[row[k]["from"]], "content": row[k]["value"]}
+                                           for k in ("chosen", "rejected"))
+    else:
+        assert set(row) == {"instruction", "input", "system", "history", "chosen", "rejected"}
+        prompt = [{"role": "system", "content": row["system"]}] if row["system"] else []
+        for q, a in row["history"]:
+            prompt += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        prompt.append({"role": "user", "content": row["instruction"]})
+        chosen, rejected = ({"role": "assistant", "content": row[k]} for k in ("chosen", "rejected"))
+    check_alternation([m["role"] for m in prompt], ends_with="user")
+    assert chosen["role"] == rejected["role"] == "assistant"
+    return {"prompt": prompt, "chosen": [chosen], "rejected": [rejected]}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_preference_pairs_in_other_trainers_formats(tmp_path, models, fmt):
+    from test_preference import msg
+
+    rows = []
+    for t in range(4):  # two-turn trees: the second pair's prompt carries a history
+        rows += [msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
+                 msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je {t}.", 0),
+                 msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1),
+                 msg(f"r{t}", f"a{t}", "prompter", f"Waarom {t}?"),
+                 msg(f"c{t}", f"r{t}", "assistant", f"Omdat de zon schijnt {t}.", 0),
+                 msg(f"d{t}", f"r{t}", "assistant", f"Geen idee {t}.", 1)]
+    data = write_jsonl(tmp_path / "ranked.jsonl", rows)
+    run_cli("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--preference",
+            "--instruction_prompt", "Wees kort.", check=True)
+    out = tmp_path / f"pairs_{fmt}"
+    run_cli("-m", "threads", data, out, "--preference", "--output_format", fmt, "--instruction_prompt", "Wees kort.",
+            check=True)
+    ref = load_records(tmp_path / "ref")["train"]
+    pairs = [pair_from_row(r, fmt) for r in read_jsonl(out / "train.jsonl")]
+    assert pairs == [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in ref] and len(pairs) == 8
+    assert sum(len(p["prompt"]) == 4 for p in pairs) == 4  # system, question, answer, follow-up
+    check_dataset_info(out, fmt, ["train"], preference=True)
+
+
+def test_other_formats_refuse_what_they_cannot_do(tmp_path):
+    data = translated_oasst(tmp_path)
+    proc = run_cli("-m", "threads", data, "me/threads", "--output_format", "sharegpt", "--push_to_hub")
+    assert proc.returncode == 2 and "--push_to_hub takes the datasets format" in proc.stderr
+    proc = run_cli("-m", "threads", data, tmp_path / "x")
+    assert proc.returncode == 2 and "--base_model is required" in proc.stderr and not (tmp_path / "x").exists()
