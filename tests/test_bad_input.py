@@ -19,7 +19,7 @@ from l2l.cli import run
 SCRIPTS = {"translate": "translate", "combine": "combine_checkpoints", "threads": "threads.__main__",
            "finetune": "finetune", "dpo": "finetune_dpo", "orpo": "finetune_orpo", "merge": "merge_adapter",
            "infer": "run_inference", "bench": "benchmark", "eval": "evaluate_model", "synth": "generate_synthetic",
-           "negatives": "add_easy_negatives", "stats": "dataset_stats"}
+           "negatives": "add_easy_negatives", "stats": "dataset_stats", "gguf": "export_gguf"}
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,7 @@ def ws(tmp_path_factory, models):
     Path(w["empty_jinja"]).write_text("  \n")
     w["silent_jinja"] = str(root / "silent.jinja")
     Path(w["silent_jinja"]).write_text("{% for m in messages %}[{{ m.role }}]{% endfor %}")
+    (root / "binary.jsonl.gguf").write_text("an earlier export")
     w["file"] = str(root / "a_file")
     Path(w["file"]).write_text("x")
     w["adapter"], w["otherbase"] = _adapter_and_other_base(root, models["chat"])
@@ -250,6 +251,13 @@ CASES = [
     ("me-not-adapter", "merge", ["{chat}", O("merged")], "is not a LoRA adapter"),
     ("me-same", "merge", ["{adapter}", "{adapter}", "--overwrite"], "is the input"),
     ("me-missing", "merge", ["./missing", O("merged")], "missing"),
+    # ---------------------------------------------------------------- export_gguf.py
+    ("gg-suffix", "gguf", ["{adapter}", O("model.bin")], "should end in .gguf"),
+    ("gg-occupied", "gguf", ["{adapter}", "{root}/binary.jsonl.gguf"], "exists; give --overwrite"),
+    ("gg-inside-input", "gguf", ["{adapter}", "{adapter}/x.gguf"], "lies inside the input"),
+    ("gg-base-for-full", "gguf", ["{chat}", O("m.gguf"), "--base_model", "{chat}"], "--base_model is for adapters"),
+    ("gg-missing", "gguf", ["./missing", O("m.gguf")], "no such folder ./missing"),
+    ("gg-no-checkout", "gguf", ["{chat}", O("m.gguf"), "--llama_cpp", "{emptydir}"], "no convert_hf_to_gguf.py"),
     # ---------------------------------------------------------------- run_inference.py
     ("in-missing", "infer", ["./missing", "sys", "hi"], "no such folder ./missing"),
     ("in-empty-message", "infer", ["{chat}", "sys", "  "], "the message is empty"),

@@ -132,3 +132,88 @@ def test_other_formats_refuse_what_they_cannot_do(tmp_path):
     assert proc.returncode == 2 and "--push_to_hub takes the datasets format" in proc.stderr
     proc = run_cli("-m", "threads", data, tmp_path / "x")
     assert proc.returncode == 2 and "--base_model is required" in proc.stderr and not (tmp_path / "x").exists()
+
+
+needs_llama_cpp = pytest.mark.skipif(__import__("importlib").util.find_spec("llama_cpp") is None,
+                                     reason="llama-cpp-python is not installed (requirements-dev.txt)")
+
+
+@pytest.fixture(scope="module")
+def smollm2_adapter(tmp_path_factory, smollm2_cache):
+    """A real finetune.py adapter on the real SmolLM2-135M-Instruct (a few steps, enough to move it)."""
+    _, base = smollm2_cache
+    tmp = tmp_path_factory.mktemp("gguf")
+    adapter = tmp / "smollm2-nl"
+    run_cli("finetune.py", adapter, translated_oasst(tmp), "Antwoord in het Nederlands.", "--base_model", base,
+            "--noquant", "--thread_template", "chatml", "--max_steps", "4", "--batch_size", "2", "--learning_rate",
+            "3e-3", "--lora_r", "8", "--max_seq_length", "128", "--save_steps", "1000", check=True, timeout=900)
+    return base, adapter
+
+
+def hf_logits(model_dir, adapter, ids):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if adapter:
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    with torch.no_grad():
+        return model.eval()(torch.tensor([ids])).logits[0].numpy()
+
+
+@needs_llama_cpp
+def test_gguf_export_runs_in_llama_cpp_like_transformers(tmp_path, smollm2_adapter):
+    """export_gguf.py on a real adapter: llama.cpp reads the same tokens, the chat template, and, fed the same
+    token ids, predicts the same next tokens as transformers on the merged model (f16 against float32: only
+    positions where transformers' top two are nearly tied may differ)."""
+    import numpy as np
+    from llama_cpp import Llama
+    from transformers import AutoTokenizer
+
+    base, adapter = smollm2_adapter
+    out = tmp_path / "smollm2-nl.gguf"
+    proc = run_cli("export_gguf.py", adapter, out, check=True, timeout=900)
+    assert "FROM ./smollm2-nl.gguf" in proc.stdout and 'PARAMETER stop "<|im_end|>"' in proc.stdout
+    assert 'SYSTEM "Antwoord in het Nederlands."' in proc.stdout and f"llama-cli -m {out}" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["smollm2-nl.gguf"]  # no work folder left behind
+    tok = AutoTokenizer.from_pretrained(adapter)
+    chat = [{"role": "system", "content": "Antwoord in het Nederlands."},
+            {"role": "user", "content": "Vraag 3? Waarom is de lucht blauw, en hoe ver is de zon?"}]
+    text = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False) + "De lucht is blauw omdat"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    llm = Llama(model_path=str(out), logits_all=True, n_ctx=256, n_threads=1, verbose=False)
+    assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+    assert llm.metadata["tokenizer.chat_template"] == tok.chat_template
+    llm.eval(ids)
+    ours = np.array(llm.scores[: len(ids)])
+    theirs = hf_logits(base, adapter, ids)
+    top2 = np.sort(theirs, axis=-1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] > 0.1
+    assert decided.mean() > 0.8
+    assert (ours.argmax(-1) == theirs.argmax(-1))[decided].all()
+    assert np.corrcoef(ours[-1], theirs[-1])[0, 1] > 0.999
+    moved = hf_logits(base, None, ids)  # the adapter changed the model, so the file carries the tuned weights
+    assert np.abs(moved[-1] - theirs[-1]).max() > 0.5
+
+
+@needs_llama_cpp
+def test_gguf_quantized_with_llama_cpp_and_bad_input(tmp_path, smollm2_adapter, models):
+    from llama_cpp import Llama
+
+    base, adapter = smollm2_adapter
+    out = tmp_path / "q4.gguf"
+    run_cli("export_gguf.py", adapter, out, "--outtype", "q4_k_m", "--system", "Wees kort.", check=True, timeout=900)
+    assert out.stat().st_size < 120 * 2**20  # f16 is ~260 MiB
+    llm = Llama(model_path=str(out), n_ctx=256, n_threads=1, verbose=False)
+    reply = llm.create_chat_completion([{"role": "user", "content": "What is the capital of France?"}],
+                                       max_tokens=8, temperature=0)
+    assert reply["choices"][0]["message"]["content"].strip()
+    again = run_cli("export_gguf.py", adapter, out)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    bad = run_cli("export_gguf.py", models["marian"], tmp_path / "marian.gguf")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+    assert "cannot convert the architecture MarianMTModel" in bad.stderr and not (tmp_path / "marian.gguf").exists()
+    bad = run_cli("export_gguf.py", adapter, tmp_path / "model.bin")
+    assert bad.returncode == 2 and "should end in .gguf" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q4.gguf"]

@@ -20,6 +20,7 @@ def parsers():
     import combine_checkpoints
     import dataset_stats
     import evaluate_model
+    import export_gguf
     import finetune
     import generate_synthetic
     import merge_adapter
@@ -36,7 +37,8 @@ def parsers():
             "benchmark.py": benchmark.build_parser, "-m threads": threads, "-m l2l.assets": assets.build_parser,
             "generate_synthetic.py": generate_synthetic.build_parser,
             "add_easy_negatives.py": add_easy_negatives.build_parser,
-            "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser}
+            "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser,
+            "export_gguf.py": export_gguf.build_parser}
 
 
 def shell_blocks() -> list[str]:
