@@ -157,27 +157,12 @@ def read_passages(path: str, flag: str = "--text_file") -> list[str]:
     return passages
 
 
-def detected_languages(texts: list[str], target: str) -> tuple[list[str | None], str]:
-    """The ISO 639-1 code an offline language identifier sees in each text (None when unsure), and the
-    target's code."""
-    from lingua import IsoCode639_1, LanguageDetectorBuilder
-
-    from l2l import languages
-
-    code = languages.validate(target).language
-    try:
-        IsoCode639_1.from_str(code)
-    except (ValueError, AttributeError):
-        raise UsageError(f"the language identifier does not know {target!r}") from None
-    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
-    found = [detector.detect_language_of(t) if t.strip() else None for t in texts]
-    return [lang.iso_code_639_1.name.lower() if lang is not None else None for lang in found], code
-
-
 def fidelity(answers: list[str], target: str) -> float | None:
     """Share of answers an offline language identifier recognises as `target`."""
     if not answers:
         return 0.0
+    from l2l.languages import detected_languages
+
     found, code = detected_languages(answers, target)
     return sum(f == code for f in found) / len(answers)
 
@@ -185,6 +170,8 @@ def fidelity(answers: list[str], target: str) -> float | None:
 def warn_if_prompts_elsewhere(prompts: list[list[dict]], target: str) -> None:
     """Fidelity asks whether answers come in the target language; say so when the questions are not in it."""
     from collections import Counter
+
+    from l2l.languages import detected_languages
 
     found, code = detected_languages([p[-1]["content"] for p in prompts], target)
     share = sum(f == code for f in found) / max(1, len(found))

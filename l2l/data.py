@@ -172,3 +172,31 @@ def resolve_text_fields(columns: list[str], requested: str | None, dataset: str)
         raise UsageError(f"cannot tell which columns of {dataset} to translate (columns: {', '.join(columns)}); "
                          "name them with --base_dataset_text_field, e.g. instruction,input,output")
     return found[1]
+
+
+def read_texts(spec: str, fields: str | None, limit: int, trust_remote_code: bool) -> tuple[list[str], str | None]:
+    """Texts to learn from (at most `limit`): the lines of a .txt file, or the `fields` (default: detected) of
+    any dataset, message contents of conversations included; and the dataset's majority `lang`, if any."""
+    path = Path(spec)
+    if path.suffix == ".txt":
+        if not path.is_file():
+            raise UsageError(f"no such file {spec}")
+        texts = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
+        return texts[:limit], None
+    from collections import Counter
+
+    texts, langs = [], Counter()
+    for data in load_any(spec, trust_remote_code=trust_remote_code).values():
+        cols = resolve_text_fields(data.column_names, fields, spec)
+        for row in data:
+            langs[row.get("lang")] += 1
+            for c in cols:
+                value = row[c]
+                if isinstance(value, list):
+                    texts += [t[turn_text_key(t)] for t in value if isinstance(t, dict) and turn_text_key(t)]
+                elif isinstance(value, str) and value.strip():
+                    texts.append(value)
+            if len(texts) >= limit:
+                break
+    lang = next((k for k, _ in langs.most_common() if isinstance(k, str) and k), None)
+    return texts[:limit], lang

@@ -111,3 +111,18 @@ def close_matches(code: str, supported: list[str], to_tag: Callable[[str], Langu
         same = [s for s in supported if (t := to_tag(s)) is not None and t.language == wanted.language]
     fuzzy = difflib.get_close_matches(code, supported, n=n, cutoff=0.5)
     return list(dict.fromkeys(same + fuzzy))[:n]
+
+
+def detected_languages(texts: list[str], target: str) -> tuple[list[str | None], str]:
+    """The ISO 639-1 code an offline language identifier sees in each text (None when unsure), and the
+    target's code."""
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    code = validate(target).language
+    try:
+        IsoCode639_1.from_str(code)
+    except (ValueError, AttributeError):
+        raise UsageError(f"the language identifier does not know {target!r}") from None
+    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    found = [detector.detect_language_of(t) if t.strip() else None for t in texts]
+    return [lang.iso_code_639_1.name.lower() if lang is not None else None for lang in found], code

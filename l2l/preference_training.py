@@ -104,6 +104,7 @@ def main(argv, kind: str, prog: str, description: str) -> int:
     model, peft_config = load_model(cfg, device)
     training.start_checkpoints(cfg, opts)
     trainer = make_trainer(kind, cfg, device, model, peft_config, tokenizer, train_ds, eval_ds)
+    training.expose_head_bias(trainer.model)
     result = training.train(trainer, cfg.checkpoints_dir, fresh=cfg.overwrite)
     summary = training.summarize(trainer, result, train_ds, eval_ds, "pairs")
     summary.update(preference_metrics(trainer.state.log_history))

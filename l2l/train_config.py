@@ -116,6 +116,11 @@ class SFTOptions(TrainingConfig):
     full_loss: bool = option(
         False, "Train on whole conversations (default: answers only, where the template marks them)."
     )
+    raw_text: bool = option(
+        False, "Continued pretraining: the dataset is plain target-language text (a .txt file, one passage a line, "
+               "or the --raw_text_field column of a dataset), packed, the loss on every token; the instruction "
+               "prompt is not used (give \"\").")
+    raw_text_field: str = option("text", "With --raw_text: the dataset's text column.")
 
 
 @dataclass

@@ -103,6 +103,26 @@ def load_tokenizer_for_training(name: str, padding: str, trust_remote_code: bool
     return tok
 
 
+def raw_text_splits(cfg, opts):
+    """--raw_text: the passages as a `text` dataset, with a validation share when --val_fraction asks."""
+    import random
+
+    import datasets
+
+    from .data import read_texts
+
+    texts, _ = read_texts(cfg.dataset_name, cfg.raw_text_field, 10**9, cfg.trust_remote_code)
+    if not texts:
+        raise UsageError(f"no text in {cfg.dataset_name}")
+    random.Random(cfg.seed).shuffle(texts)
+    n_val = round(opts.val_fraction * len(texts)) if opts.val_fraction else 0
+    if opts.val_fraction and not 0 < n_val < len(texts):
+        raise UsageError(f"--val_fraction {opts.val_fraction} leaves no training or no validation passages")
+    log(f"continued pretraining on {len(texts) - n_val} passages" + (f", {n_val} held out" if n_val else ""))
+    train = datasets.Dataset.from_dict({"text": texts[n_val:]})
+    return train, datasets.Dataset.from_dict({"text": texts[:n_val]}) if n_val else None
+
+
 def load_model_for_training(cfg, device: str):
     """The base model, quantized (4-bit NF4 by default, --quant8, --noquant), ready for k-bit training."""
     import transformers
@@ -129,10 +149,29 @@ def load_model_for_training(cfg, device: str):
 def lora_config(cfg, task_type: str = "CAUSAL_LM"):
     from peft import LoraConfig
 
+    from .vocab import read_marker
+
     targets = cfg.target_modules
     targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+    extension = read_marker(cfg.base_model)
+    extra = {"trainable_token_indices": extension["new_token_ids"]} if extension else {}
+    if extension:
+        log(f"the base model's vocabulary was extended (extend_tokenizer.py): its {len(extension['new_token_ids'])} "
+            "new embedding rows are trained too")
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, bias="none", task_type=task_type)
+                      target_modules=targets, bias="none", task_type=task_type, **extra)
+
+
+def expose_head_bias(model) -> None:
+    """TRL's fused loss reads `lm_head.weight` and `lm_head.bias`. When new token rows are trained, peft wraps the
+    head: the wrapper's `weight` is the head with the trained rows (so the loss trains them), but it has no
+    `bias` attribute, and the first step fails. Give it the head's own (None: LM heads have no bias)."""
+    head = model.get_output_embeddings()
+    if type(head).__name__ == "TrainableTokensWrapper" and head.original_module.bias is None:
+        try:
+            head.bias  # noqa: B018 - a later peft may expose it
+        except AttributeError:
+            head.bias = None
 
 
 def common_trainer_kwargs(cfg, device: str, has_eval: bool) -> dict:

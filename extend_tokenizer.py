@@ -1,0 +1,128 @@
+#!/usr/bin/env python
+"""Extend a model's tokenizer with the most useful new tokens of the target language, learned from text, and
+its embeddings with them (each new row the mean of its pieces' rows): a model folder every script accepts.
+
+    python extend_tokenizer.py HuggingFaceTB/SmolLM2-135M-Instruct ./faq_pt ./smollm2-pt-vocab --num_new_tokens 1000
+    python extend_tokenizer.py ./base ./corpus_pt.txt ./base-pt --num_new_tokens 4000 --lang pt-BR
+
+The new tokens continue the base tokenizer's own BPE (tokenizers' BpeTrainer on the base tokenizer's pieces):
+text the base cut one way is cut the same way and then joined, existing ids decode as before, and a round trip
+is lossless. finetune.py trains the new rows of a model made here (peft trainable_token_indices) by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from l2l.cli import Parser, UsageError, add_trust_remote_code_arg, log, positive_int, run
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="extend_tokenizer.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("base_model", help="The model to extend (Hub id or folder) with a fast BPE tokenizer.")
+    p.add_argument("dataset", help="Target-language text: a translated dataset (combine_checkpoints.py), threads, "
+                                   "a Hub dataset, a JSONL/parquet file, or a .txt file (one passage a line).")
+    p.add_argument("output_dir", help="Folder for the extended model (tokenizer + resized model).")
+    p.add_argument("--num_new_tokens", type=positive_int, required=True, help="How many tokens to add, e.g. 1000.")
+    p.add_argument("--text_field", default=None,
+                   help="Comma-separated text columns (default: detected, e.g. instruction,input,output or "
+                        "messages).")
+    p.add_argument("--lang", default=None,
+                   help="The text's language (default: the dataset's lang column); text found to be in another "
+                        "language is refused.")
+    p.add_argument("--max_texts", type=positive_int, default=200_000, help="Texts read at most. Default 200000.")
+    p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
+    add_trust_remote_code_arg(p)
+    return p
+
+
+def check_language(texts: list[str], expected: str | None) -> None:
+    """Refuse text in another language than expected (or English text when nothing is expected)."""
+    import random
+
+    from l2l import languages
+    from l2l.languages import detected_languages
+
+    sample = random.Random(0).sample(texts, min(200, len(texts)))
+    found, code = detected_languages(sample, expected or "en")
+    top = max(set(found) - {None}, key=found.count, default=None)
+    share = found.count(top) / len(found) if found else 0
+    if expected and top != code and share >= 0.5:
+        raise UsageError(f"the text is mostly in {languages.display_name(top)} ({share:.0%} of a sample), not in "
+                         f"{expected}: learn new tokens from {expected} text")
+    if not expected and top == "en" and share >= 0.5:
+        raise UsageError(f"the text is mostly English ({share:.0%} of a sample): learn new tokens from "
+                         "target-language text (or say --lang en to mean it)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from l2l.io import check_output_free
+
+    check_output_free(args.output_dir, args.overwrite, inputs=(args.base_model, args.dataset))
+    if args.lang:
+        from l2l import languages
+
+        languages.validate(args.lang, "--lang")
+    from l2l.data import read_texts
+
+    texts, lang = read_texts(args.dataset, args.text_field, args.max_texts, args.trust_remote_code)
+    if not texts:
+        raise UsageError(f"no text in {args.dataset}")
+    check_language(texts, args.lang or lang)
+    from l2l import vocab
+    from l2l.modeling import load_tokenizer
+
+    tokenizer = load_tokenizer(args.base_model, trust_remote_code=args.trust_remote_code)
+    spec = vocab.check_extensible(tokenizer)
+    backend = tokenizer.backend_tokenizer
+    counts = vocab.word_counts(backend, texts)
+    pieces = vocab.base_pieces(backend, counts)
+    log(f"{len(texts)} texts, {sum(counts.values())} words ({len(counts)} distinct): learning merges")
+    merges = vocab.learn_merges(counts, pieces, args.num_new_tokens * 2 + 100)
+    spec, new, _ = vocab.extend_spec(spec, merges, args.num_new_tokens)
+    if len(new) < args.num_new_tokens:
+        raise UsageError(f"the text supports only {len(new)} new tokens (pieces joined at least twice); give more "
+                         f"text or --num_new_tokens {len(new)}")
+    save_extended(args, tokenizer, spec, new, counts, pieces)
+    return 0
+
+
+def save_extended(args, tokenizer, spec: dict, new: dict, counts, pieces) -> None:
+    """Tokenizer and resized model into output_dir, written whole or not at all."""
+    import json
+    import shutil
+
+    import transformers
+
+    from l2l import vocab
+    from l2l.io import replace_dir, temp_dir_beside
+    from l2l.modeling import load_model, load_tokenizer
+
+    out = Path(args.output_dir)
+    tmp = temp_dir_beside(out)
+    try:
+        tokenizer.save_pretrained(tmp)
+        (tmp / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+        extended = load_tokenizer(str(tmp))
+        model = load_model(transformers.AutoModelForCausalLM, args.base_model, device="cpu", dtype="auto",
+                           trust_remote_code=args.trust_remote_code)
+        vocab.init_new_rows(model, new)
+        model.save_pretrained(tmp, safe_serialization=True)
+        before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
+        vocab.write_marker(tmp, {"base_model": args.base_model, "learned_from": args.dataset,
+                                 "base_vocab_size": len(tokenizer), "new_token_ids": sorted(new),
+                                 "tokens_per_word": {"before": round(before, 4), "after": round(after, 4)}})
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"{len(new)} new tokens (ids {min(new)}-{max(new)}); tokens per word of the text: {before:.3f} -> "
+        f"{after:.3f} ({after / before:.2f}x)")
+    print(out)
+
+
+if __name__ == "__main__":
+    run(main)
