@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             source = local_model(args.model)
         converted = work / "model.gguf"
-        llamacpp.convert(converter, source, converted, args.outtype if args.outtype in CONVERT_TYPES else "f16")
+        from l2l.vocab import read_marker
+
+        extension = read_marker(base or str(source))
+        llamacpp.convert(converter, source, converted, args.outtype if args.outtype in CONVERT_TYPES else "f16",
+                         pre_tokenizer_of=extension["base_model"] if extension else None)
         if args.outtype in QUANT_TYPES:
             llamacpp.quantize(converted, work / "quantized.gguf", args.outtype)
             converted = work / "quantized.gguf"

@@ -114,6 +114,7 @@ def save_extended(args, tokenizer, spec: dict, new: dict, counts, pieces) -> Non
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
         vocab.write_marker(tmp, {"base_model": args.base_model, "learned_from": args.dataset,
                                  "base_vocab_size": len(tokenizer), "new_token_ids": sorted(new),
+                                 "pieces": {str(i): parts for i, parts in sorted(new.items())},
                                  "tokens_per_word": {"before": round(before, 4), "after": round(after, 4)}})
         replace_dir(tmp, out)
     except BaseException:

@@ -113,9 +113,31 @@ def _env() -> dict:
     return env
 
 
-def convert(converter: Path, model_dir: Path, out_file: Path, outtype: str) -> None:
-    """Run llama.cpp's converter on a merged model folder; its last error line when it fails."""
-    cmd = [sys.executable, str(converter / SCRIPT), str(model_dir), "--outfile", str(out_file), "--outtype", outtype]
+# Runs the converter unchanged, except that it identifies the BPE pre-tokenizer on the base model's tokenizer: a
+# vocabulary extended by extend_tokenizer.py keeps the base's pre-tokenizer (only merges were added), but its new
+# tokens change the token ids the converter hashes to recognise it.
+_WITH_BASE_PRE_TOKENIZER = """
+import runpy, sys
+conv, base = sys.argv[1], sys.argv[2]
+sys.argv = [conv + "/convert_hf_to_gguf.py"] + sys.argv[3:]
+sys.path[0:0] = [conv, conv + "/gguf-py"]
+from transformers import AutoTokenizer
+import conversion.base as cb
+base_tokenizer = AutoTokenizer.from_pretrained(base)
+original = cb.TextModel.get_vocab_base_pre
+cb.TextModel.get_vocab_base_pre = lambda self, tokenizer: original(self, base_tokenizer)
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def convert(converter: Path, model_dir: Path, out_file: Path, outtype: str,
+            pre_tokenizer_of: str | None = None) -> None:
+    """Run llama.cpp's converter on a merged model folder; its last error line when it fails. pre_tokenizer_of:
+    the original base model of a vocabulary extended here."""
+    args = [str(model_dir), "--outfile", str(out_file), "--outtype", outtype]
+    cmd = [sys.executable, str(converter / SCRIPT), *args]
+    if pre_tokenizer_of:
+        cmd = [sys.executable, "-c", _WITH_BASE_PRE_TOKENIZER, str(converter), pre_tokenizer_of, *args]
     log(f"llama.cpp converter: {model_dir.name} -> GGUF ({outtype})")
     done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if done.returncode:

@@ -26,6 +26,11 @@ def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "
     tokenizer = adapter_tokenizer(adapter, base, trust_remote_code)
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
+    from .vocab import MARKER
+
+    marker = Path(base) / MARKER
+    if marker.is_file():  # an extended vocabulary: the merged model is extended the same way
+        (folder / MARKER).write_bytes(marker.read_bytes())
     gen = Path(adapter) / "generation_config.json"
     if gen.exists():  # the stop tokens finetune.py trained
         (folder / "generation_config.json").write_bytes(gen.read_bytes())

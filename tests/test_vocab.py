@@ -1,0 +1,130 @@
+"""extend_tokenizer.py, training an extended model (its new rows too), continued pretraining on raw text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_cli, write_jsonl
+
+PORTUGUESE = [
+    "A cidade acordou cedo e as padarias abriram as portas antes do nascer do sol.",
+    "Os moradores da região reclamam da falta de transporte público durante a noite.",
+    "Minha avó sempre dizia que a paciência é a mãe de todas as virtudes.",
+    "O governo anunciou novas medidas para a educação das crianças nas escolas públicas.",
+    "Depois da chuva, o rio transbordou e inundou as ruas próximas da estação.",
+    "Na semana passada, visitamos o museu e aprendemos muito sobre a história do país.",
+    "A construção da nova ponte vai facilitar a ligação entre as duas margens do rio.",
+    "Os estudantes organizaram uma exposição com fotografias das comunidades do interior.",
+    "É importante beber água e descansar bem quando a temperatura está muito alta.",
+    "A biblioteca municipal recebeu doações de livros de vários escritores brasileiros.",
+    "As eleições acontecem em outubro, e a população discute as propostas dos candidatos.",
+    "O médico explicou que a prevenção continua sendo a melhor forma de cuidar da saúde.",
+    "Nas férias, a família viajou para o litoral e passou os dias na praia.",
+    "A professora pediu que cada aluno escrevesse uma redação sobre a sua cidade natal.",
+    "Os trabalhadores da fábrica conseguiram um acordo depois de muitas negociações.",
+    "O festival de música reuniu artistas de todas as regiões e atraiu milhares de pessoas.",
+]
+
+
+def extended(tmp_path, chat, n: int = 20):
+    data = write_jsonl(tmp_path / "pt.jsonl", [{"instruction": q, "output": a, "lang": "pt-BR"}
+                                               for q, a in zip(PORTUGUESE[::2], PORTUGUESE[1::2])])
+    out = tmp_path / "ext"
+    proc = run_cli("extend_tokenizer.py", chat, data, out, "--num_new_tokens", str(n), check=True)
+    assert proc.stdout.strip() == str(out)
+    return data, out
+
+
+def test_extended_tokenizer_cuts_as_the_base_then_joins(tmp_path, models):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, out = extended(tmp_path, models["chat"])
+    base, ext = AutoTokenizer.from_pretrained(models["chat"]), AutoTokenizer.from_pretrained(out)
+    info = json.loads((out / "l2l_vocab_extension.json").read_text())
+    new = info["new_token_ids"]
+    assert len(ext) == len(base) + 20 and new == list(range(len(base), len(base) + 20))
+    assert ext.convert_ids_to_tokens(list(range(len(base)))) == base.convert_ids_to_tokens(list(range(len(base))))
+    held = ["O rio da cidade é grande e as crianças brincam na praia.", "Quanto custa? 123 reais, não é?"]
+    fewer = 0
+    for text in PORTUGUESE + held:
+        b, e = base(text)["input_ids"], ext(text)["input_ids"]
+        assert ext.decode(e) == text == base.decode(b)  # lossless
+        assert "".join(ext.convert_ids_to_tokens(e)) == "".join(base.convert_ids_to_tokens(b))
+        expanded = [p for i in e for p in (info["pieces"][str(i)] if i >= len(base) else [i])]
+        assert expanded == b  # the base's cut, joined
+        fewer += len(e) < len(b)
+    assert fewer >= len(PORTUGUESE) - 2
+    assert info["tokens_per_word"]["after"] < info["tokens_per_word"]["before"]
+    model = AutoModelForCausalLM.from_pretrained(out)
+    rows = model.get_input_embeddings().weight
+    basew = AutoModelForCausalLM.from_pretrained(models["chat"]).get_input_embeddings().weight
+    assert rows.shape[0] == len(ext) and torch.equal(rows[: len(base)], basew[: len(base)])
+    for i in new:
+        assert torch.allclose(rows[i], basew[info["pieces"][str(i)]].mean(0))
+        assert ext.convert_ids_to_tokens(i) == "".join(base.convert_ids_to_tokens(info["pieces"][str(i)]))
+
+
+def test_finetune_trains_the_new_rows_and_merge_carries_them(tmp_path, models):
+    """finetune.py on an extended model trains its new embedding rows (a small adapter: the rows, not the
+    matrix); merge_adapter.py writes them into a model with the extended vocabulary."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    data, ext = extended(tmp_path, models["chat"])
+    adapter, merged = tmp_path / "tuned", tmp_path / "merged"
+    proc = run_cli("finetune.py", adapter, data, "Responda em português.", "--base_model", ext, "--noquant",
+                   "--thread_template", "chatml", "--max_steps", "4", "--batch_size", "2", "--learning_rate", "1e-2",
+                   "--save_steps", "1000", check=True)
+    assert "20 new embedding rows are trained too" in proc.stderr
+    cfg = json.loads((adapter / "adapter_config.json").read_text())
+    new = json.loads((ext / "l2l_vocab_extension.json").read_text())["new_token_ids"]
+    assert cfg["trainable_token_indices"] == new
+    weights = load_file(adapter / "adapter_model.safetensors")
+    deltas = [v for k, v in weights.items() if "trainable_tokens_delta" in k]
+    assert deltas and all(d.shape[0] == len(new) for d in deltas)
+    before = AutoModelForCausalLM.from_pretrained(ext).get_input_embeddings().weight[new]
+    assert not torch.allclose(deltas[0], before)  # the rows moved
+    run_cli("merge_adapter.py", adapter, merged, "--cpu", check=True)
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    assert torch.allclose(model.get_input_embeddings().weight[new], deltas[0], atol=1e-6)
+    assert len(AutoTokenizer.from_pretrained(merged)) == model.get_input_embeddings().weight.shape[0]
+    assert (merged / "l2l_vocab_extension.json").is_file()
+
+
+def test_continued_pretraining_on_raw_text(tmp_path, models):
+    text = tmp_path / "corpus_pt.txt"
+    text.write_text("\n".join(PORTUGUESE * 3) + "\n", encoding="utf-8")
+    out = tmp_path / "cpt"
+    proc = run_cli("finetune.py", out, text, "", "--raw_text", "--base_model", models["chat"], "--noquant",
+                   "--max_steps", "3", "--batch_size", "2", "--max_seq_length", "64", "--val_fraction", "0.1",
+                   "--save_steps", "1000", check=True)
+    assert "continued pretraining on 43 passages, 5 held out" in proc.stderr
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["kind"] == "pretrain" and summary["steps"] == 3 and summary["train_passages"] > 0
+    assert summary["train_loss"] > 0 and summary["validation_loss"] > 0
+    alpaca = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "a", "output": "b"}])
+    bad = run_cli("finetune.py", tmp_path / "x", alpaca, "", "--raw_text", "--base_model", models["chat"], "--noquant")
+    assert bad.returncode == 2 and "has no column 'text'" in bad.stderr and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("case", ["slow", "too_many", "english", "wrong_lang"])
+def test_extend_tokenizer_bad_input(tmp_path, models, case):
+    pt = tmp_path / "pt.txt"
+    pt.write_text("\n".join(PORTUGUESE) + "\n", encoding="utf-8")
+    en = tmp_path / "en.txt"
+    en.write_text("The city woke up early and the bakeries opened before sunrise.\n"
+                  "Students organised an exhibition with photographs of rural communities.\n" * 5, encoding="utf-8")
+    model, data, extra, expected = {
+        "slow": (models["marian"], pt, [], "no fast tokenizer"),
+        "too_many": (models["chat"], pt, ["--num_new_tokens", "5000"], "the text supports only"),
+        "english": (models["chat"], en, [], "mostly English"),
+        "wrong_lang": (models["chat"], pt, ["--lang", "de"], "mostly in Portuguese"),
+    }[case]
+    args = ["--num_new_tokens", "5", *extra] if "--num_new_tokens" not in extra else extra
+    proc = run_cli("extend_tokenizer.py", model, data, tmp_path / "out", *args)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr
+    assert not (tmp_path / "out").exists()
