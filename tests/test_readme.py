@@ -21,6 +21,7 @@ def parsers():
     import dataset_stats
     import evaluate_model
     import export_gguf
+    import extend_tokenizer
     import finetune
     import generate_synthetic
     import merge_adapter
@@ -38,7 +39,7 @@ def parsers():
             "generate_synthetic.py": generate_synthetic.build_parser,
             "add_easy_negatives.py": add_easy_negatives.build_parser,
             "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser,
-            "export_gguf.py": export_gguf.build_parser}
+            "export_gguf.py": export_gguf.build_parser, "extend_tokenizer.py": extend_tokenizer.build_parser}
 
 
 def shell_blocks() -> list[str]:
