@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 from l2l.cli import Parser, UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
@@ -43,10 +44,14 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.output_name)
     tmp = temp_dir_beside(out)
-    base = save_merged(args.model_name, args.base_model, tmp, device=device_for(args.cpu),
-                       dtype=None if args.dtype == "auto" else getattr(torch, args.dtype),
-                       trust_remote_code=args.trust_remote_code)
-    replace_dir(tmp, out)
+    try:
+        base = save_merged(args.model_name, args.base_model, tmp, device=device_for(args.cpu),
+                           dtype=None if args.dtype == "auto" else getattr(torch, args.dtype),
+                           trust_remote_code=args.trust_remote_code)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     log(f"merged {args.model_name} into {base}: {out}")
     if args.push_to_hub:
         from l2l.training import push_adapter
