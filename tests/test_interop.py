@@ -217,3 +217,33 @@ def test_gguf_quantized_with_llama_cpp_and_bad_input(tmp_path, smollm2_adapter, 
     bad = run_cli("export_gguf.py", adapter, tmp_path / "model.bin")
     assert bad.returncode == 2 and "should end in .gguf" in bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q4.gguf"]
+
+
+@needs_llama_cpp
+def test_gguf_of_an_extended_vocabulary(tmp_path, smollm2_cache):
+    """A vocabulary extended by extend_tokenizer.py reaches llama.cpp whole: it cuts Portuguese into the same
+    ids as transformers, new tokens included (the converter recognises the pre-tokenizer on the base's)."""
+    import numpy as np
+    from llama_cpp import Llama
+    from test_vocab import PORTUGUESE
+    from transformers import AutoTokenizer
+
+    _, base = smollm2_cache
+    text = tmp_path / "pt.txt"
+    text.write_text("\n".join(PORTUGUESE * 3) + "\n", encoding="utf-8")  # every pair seen often enough
+    ext = tmp_path / "smollm2-pt"
+    run_cli("extend_tokenizer.py", base, text, ext, "--num_new_tokens", "30", check=True, timeout=600)
+    out = tmp_path / "ext.gguf"
+    run_cli("export_gguf.py", ext, out, check=True, timeout=900)
+    tok = AutoTokenizer.from_pretrained(ext)
+    sentence = "Os moradores da cidade reclamam da falta de transporte público nas escolas."
+    ids = tok(sentence, add_special_tokens=False)["input_ids"]
+    assert any(i >= 49152 for i in ids)
+    llm = Llama(model_path=str(out), logits_all=True, n_ctx=128, n_threads=1, verbose=False)
+    assert llm.tokenize(sentence.encode(), add_bos=False, special=True) == ids
+    assert llm.n_vocab() == len(tok)
+    llm.eval(ids)
+    ours, theirs = np.array(llm.scores[: len(ids)]), hf_logits(ext, None, ids)
+    top2 = np.sort(theirs, axis=-1)[:, -2:]
+    decided = top2[:, 1] - top2[:, 0] > 0.1
+    assert (ours.argmax(-1) == theirs.argmax(-1))[decided].all()
