@@ -144,19 +144,6 @@ def text_perplexity(chat, passages: list[str], max_len: int) -> float | None:
     return math.exp(-total / n) if n else None
 
 
-def read_passages(path: str, flag: str = "--text_file") -> list[str]:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"{flag} {path}: no such file")
-    try:
-        passages = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise UsageError(f"{flag} {path} is not UTF-8 text") from None
-    if not passages:
-        raise UsageError(f"{flag} {path} is empty")
-    return passages
-
-
 def fidelity(answers: list[str], target: str) -> float | None:
     """Share of answers an offline language identifier recognises as `target`."""
     if not answers:
@@ -250,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in args.choices_file}
-    passages = {key: read_passages(path, flag) for key, path, flag in (
+    from l2l.data import read_lines
+
+    passages = {key: read_lines(path, flag) for key, path, flag in (
         ("text_perplexity", args.text_file, "--text_file"),
         ("retention_text_perplexity", args.retention_text_file, "--retention_text_file")) if path}
     threads = held_out(args, args.dataset)

@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     from l2l import llamacpp
     from l2l.inference import adapter_base
 
-    base = args.base_model or adapter_base(args.model)
-    if args.base_model and adapter_base(args.model) is None and not Path(args.model, "adapter_config.json").exists():
+    own_base = adapter_base(args.model)
+    if args.base_model and own_base is None and not Path(args.model, "adapter_config.json").exists():
         raise UsageError(f"--base_model is for adapters; {args.model} is a full model (no adapter_config.json)")
+    base = args.base_model or own_base
     arch = architecture(base or args.model, args.trust_remote_code)
     converter = llamacpp.find_converter(args.llama_cpp)
     if arch not in llamacpp.supported_architectures(converter):

@@ -10,7 +10,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
+from l2l.cli import Parser, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
 
 
 def build_parser() -> Parser:
@@ -30,12 +30,9 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from l2l.inference import adapter_base
     from l2l.io import check_output_free
 
     check_output_free(args.output_name, args.overwrite, inputs=(args.model_name, args.base_model))
-    if args.base_model is None and adapter_base(args.model_name) is None:
-        raise UsageError(f"{args.model_name} is not a LoRA adapter (no adapter_config.json)")
     import torch
 
     from l2l.io import replace_dir, temp_dir_beside

@@ -174,15 +174,25 @@ def resolve_text_fields(columns: list[str], requested: str | None, dataset: str)
     return found[1]
 
 
+def read_lines(path: str, what: str = "the text file") -> list[str]:
+    """The non-empty lines of a UTF-8 text file, stripped; one line of error for a missing, binary or empty one."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"{what} {path}: no such file")
+    try:
+        lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+    if not lines:
+        raise UsageError(f"{what} {path} is empty")
+    return lines
+
+
 def read_texts(spec: str, fields: str | None, limit: int, trust_remote_code: bool) -> tuple[list[str], str | None]:
     """Texts to learn from (at most `limit`): the lines of a .txt file, or the `fields` (default: detected) of
     any dataset, message contents of conversations included; and the dataset's majority `lang`, if any."""
-    path = Path(spec)
-    if path.suffix == ".txt":
-        if not path.is_file():
-            raise UsageError(f"no such file {spec}")
-        texts = [t.strip() for t in path.read_text(encoding="utf-8", errors="replace").splitlines() if t.strip()]
-        return texts[:limit], None
+    if Path(spec).suffix == ".txt":
+        return read_lines(spec)[:limit], None
     from collections import Counter
 
     texts, langs = [], Counter()

@@ -29,11 +29,6 @@ QUANT_TYPES = {"q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1", "
                "q4_k_m": "Q4_K_M", "q4_k_s": "Q4_K_S", "q5_k_m": "Q5_K_M", "q5_k_s": "Q5_K_S", "q6_k": "Q6_K"}
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("L2L_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "l2l"
-    return Path(root)
-
-
 def runtime_version() -> str | None:
     """The installed llama-cpp-python version, if any."""
     from importlib.metadata import PackageNotFoundError, version
@@ -54,6 +49,8 @@ def find_converter(llama_cpp: str | None = None) -> Path:
             flag = "--llama_cpp" if llama_cpp else "$LLAMA_CPP_DIR"
             raise UsageError(f"{flag} {given}: no {SCRIPT} there (give the root of a llama.cpp checkout)")
         return folder
+    from .assets import cache_dir
+
     ver = runtime_version() or CONVERTER_VERSION
     folder = cache_dir() / f"llama.cpp-from-llama-cpp-python-{ver}"
     if not (folder / SCRIPT).is_file():
@@ -79,24 +76,23 @@ def fetch_converter(ver: str, folder: Path) -> None:
             reason = lines[-1]
             raise UsageError(f"cannot fetch llama.cpp's converter (pip download llama-cpp-python=={ver}: "
                              f"{reason}); give a llama.cpp checkout with --llama_cpp DIR")
-        staging = Path(tempfile.mkdtemp(dir=_ensure(folder.parent), prefix=f".{folder.name}."))
-        with tarfile.open(archives[0]) as tar:
-            for member in tar.getmembers():
-                rel = member.name.split("/vendor/llama.cpp/", 1)[-1] if "/vendor/llama.cpp/" in member.name else None
-                if rel and member.isfile() and rel.startswith(PARTS):
-                    member.name = rel
-                    tar.extract(member, staging, filter="data")
-        if not (staging / SCRIPT).is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            with tarfile.open(archives[0]) as tar:
+                for member in tar.getmembers():
+                    rel = member.name.split("/vendor/llama.cpp/", 1)[1] if "/vendor/llama.cpp/" in member.name else ""
+                    if rel and member.isfile() and rel.startswith(PARTS):
+                        member.name = rel
+                        tar.extract(member, staging, filter="data")
+            if not (staging / SCRIPT).is_file():
+                raise UsageError(f"llama-cpp-python {ver}'s source has no vendored {SCRIPT}; give --llama_cpp DIR")
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staging, folder)
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
-            raise UsageError(f"llama-cpp-python {ver}'s source has no vendored {SCRIPT}; give --llama_cpp DIR")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+            raise
 
 
 def supported_architectures(converter: Path) -> set[str]:
