@@ -12,22 +12,30 @@ export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: venv lint test quickstart bench clean
+.PHONY: venv dev lint test test-fast quickstart bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-nodeps.txt
+# What the pipeline runs (make quickstart): the stack and the offline models and data.
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $@
+
+# What the tests need besides (make test, make lint): pytest, ruff, and llama-cpp-python for the GGUF tests.
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
 
-lint: venv
+dev: $(VENV)/.dev-installed
+
+lint: dev
 	$(VENV)/bin/ruff check .
 
-test: venv
+test: dev
 	$(PY) -m pytest -n 2 -q tests
 
 quickstart: venv

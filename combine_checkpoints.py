@@ -8,29 +8,40 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, add_hub_args, log, run
+from l2l.cli import Parser, log, run
+from l2l.config import HubOptions, add_arguments, from_args, nested, option
+
+
+@dataclass(kw_only=True)
+class CombineOptions:
+    """combine_checkpoints.py's settings."""
+
+    input_folder: str = option(help="The checkpoint folder written by translate.py, e.g. ./output_nl.", positional=True)
+    output_location: str = option(
+        help="Folder to save the DatasetDict to (or a Hub repo id with --push_to_hub).", positional=True
+    )
+    hub: HubOptions = nested(HubOptions)
+    overwrite: bool = option(False, "Replace an existing output folder.")
 
 
 def build_parser() -> Parser:
     p = Parser(prog="combine_checkpoints.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input_folder", help="The checkpoint folder written by translate.py, e.g. ./output_nl.")
-    p.add_argument("output_location", help="Folder to save the DatasetDict to (or a Hub repo id with --push_to_hub).")
-    add_hub_args(p)
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
+    add_arguments(p, CombineOptions)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from l2l.combine import combine, to_dataset_dict
+    cfg = from_args(CombineOptions, build_parser().parse_args(argv))
     from l2l.io import check_output_free, save_dataset
+    from l2l.translate.combine import combine, to_dataset_dict
 
-    if not args.push_to_hub:  # refuse an occupied output (or the input itself) before reading anything
-        check_output_free(args.output_location, args.overwrite, inputs=(args.input_folder,))
-    combined = combine(Path(args.input_folder))
+    if not cfg.hub.push_to_hub:  # refuse an occupied output (or the input itself) before reading anything
+        check_output_free(cfg.output_location, cfg.overwrite, inputs=(cfg.input_folder,))
+    combined = combine(Path(cfg.input_folder))
     dsd = to_dataset_dict(combined)
     for split, langs in combined.languages.items():
         log(f"{split}: {len(combined.splits[split])} records ("
@@ -39,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{combined.duplicates} records appeared in more than one checkpoint; each was kept once")
     if len(combined.translators) > 1:
         log("translators: " + ", ".join(f"{t}: {n}" for t, n in combined.translators.most_common()))
-    where = save_dataset(dsd, args.output_location, push_to_hub=args.push_to_hub, private=args.private,
-                         overwrite=args.overwrite)
+    where = save_dataset(dsd, cfg.output_location, push_to_hub=cfg.hub.push_to_hub, private=cfg.hub.private,
+                         overwrite=cfg.overwrite)
     print(where)
     return 0
 

@@ -13,26 +13,34 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, add_trust_remote_code_arg, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, run
+from l2l.config import add_arguments, from_args, option
+
+
+@dataclass(kw_only=True)
+class StatsOptions:
+    """dataset_stats.py's settings."""
+
+    datasets: list[str] = option(help="Datasets: local files or folders, or Hub ids.", nargs="+", positional=True)
+    tokenizer: str = option(help="Tokenizer to count with (Hub id or folder).")
+    output_json: str | None = option(None, "Also write the numbers as JSON here.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="dataset_stats.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("datasets", nargs="+", help="Datasets: local files or folders, or Hub ids.")
-    p.add_argument("--tokenizer", required=True, help="Tokenizer to count with (Hub id or folder).")
-    p.add_argument("--output_json", default=None, help="Also write the numbers as JSON here.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, StatsOptions)
     return p
 
 
 def texts_by_side(rows: list[dict], columns: list[str]) -> list[tuple[list[str], list[str]]]:
     """(instruction texts, answer texts) per example."""
-    from l2l.data import is_conversation
-    from threads.build import Fields, conversations
-    from threads.preference import PREFERENCE_COLUMNS
+    from l2l.shapes import Fields, conversations, is_conversation
+    from l2l.threads.preference import PREFERENCE_COLUMNS
 
     def side(value, roles):
         if isinstance(value, str):
@@ -59,14 +67,14 @@ def count(tokenizer, texts: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    cfg = from_args(StatsOptions, build_parser().parse_args(argv))
     from l2l.data import load_any
     from l2l.io import atomic_write_text
     from l2l.modeling import load_tokenizer
 
-    tokenizer = load_tokenizer(args.tokenizer, trust_remote_code=args.trust_remote_code)
+    tokenizer = load_tokenizer(cfg.tokenizer, trust_remote_code=cfg.trust_remote_code)
     loaded = {spec: load_any(spec,
-                             trust_remote_code=args.trust_remote_code) for spec in args.datasets}  # all checked first
+                             trust_remote_code=cfg.trust_remote_code) for spec in cfg.datasets}  # all checked first
     rows = []
     for spec, dsd in loaded.items():
         for split, data in dsd.items():
@@ -85,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {r['dataset']} | {r['split']} | {r['examples']:,} | {r['instruction_tokens']:,} | "
                      f"{r['answer_tokens']:,} | {r['instruction_tokens'] / n:.1f} | {r['answer_tokens'] / n:.1f} |")
     print("\n".join(lines))
-    if args.output_json:
-        atomic_write_text(Path(args.output_json),
-                          json.dumps({"tokenizer": args.tokenizer, "rows": rows, "total": total}, indent=2))
+    if cfg.output_json:
+        atomic_write_text(Path(cfg.output_json),
+                          json.dumps({"tokenizer": cfg.tokenizer, "rows": rows, "total": total}, indent=2))
     return 0
 
 

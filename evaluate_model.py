@@ -20,44 +20,62 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, first_line, log, positive_int, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, first_line, log, positive_int, run
+from l2l.config import add_arguments, from_args, option
+
+
+@dataclass(kw_only=True)
+class EvaluationOptions:
+    """evaluate_model.py's settings."""
+
+    base_model: str = option(help="The base model (Hub id or folder).", positional=True)
+    tuned_model: str = option(help="The tuned adapter (or a full tuned model).", positional=True)
+    dataset: str = option(help="Target-language data: translated dataset or threads.")
+    target_lang: str = option(help="The language answers should be in (nl, pt-BR...).")
+    instruction_prompt: str | None = option(None, "System prompt for every thread.")
+    eval_fraction: float = option(
+        0.1,
+        "Held-out share of train records when the dataset has no validation/test split: give "
+        "finetune.py's --val_fraction (and --seed) to score exactly its validation records; 1: all "
+        "of it, for a dataset kept apart from training. Default 0.1.",
+        type=float,
+    )
+    n_threads: int = option(200, "Held-out threads for perplexity. Default 200.", type=positive_int)
+    n_prompts: int = option(50, "Questions answered for fidelity. Default 50.", type=positive_int)
+    max_new_tokens: int = option(128, "Default 128.", type=positive_int)
+    max_seq_length: int = option(1024, "Longest scored thread. Default 1024.", type=positive_int)
+    choices_file: list[str] | None = option(None, "Multiple-choice JSONL (repeatable).", append=True)
+    retention_dataset: str | None = option(
+        None,
+        "Held-out threads in the source language (e.g. English): their answer perplexity shows "
+        "what the model kept (split as --dataset is).",
+    )
+    text_file: str | None = option(
+        None,
+        "Plain text in the target language, one passage a line, that nothing trained on (e.g. "
+        "human-written prose): its perplexity, over all tokens.",
+    )
+    retention_text_file: str | None = option(
+        None,
+        "Plain text in the source language (e.g. general English prose), one passage a line: its "
+        "perplexity shows what the model kept beyond the training domain.",
+    )
+    lm_eval_tasks: str | None = option(None, "Comma-separated lm-evaluation-harness tasks (optional).")
+    thread_template: str | None = option(None, "Chat template for both models (default: the tuned one's).")
+    output_dir: str = option("evaluation_results", "Default evaluation_results.")
+    seed: int = option(42, "Default 42.", type=int)
+    quant4: bool = option(False, "Load the models in 4 bits.")
+    cpu: bool = option(False, "Use the CPU even when a GPU is available.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="evaluate_model.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("base_model", help="The base model (Hub id or folder).")
-    p.add_argument("tuned_model", help="The tuned adapter (or a full tuned model).")
-    p.add_argument("--dataset", required=True, help="Target-language data: translated dataset or threads.")
-    p.add_argument("--target_lang", required=True, help="The language answers should be in (nl, pt-BR...).")
-    p.add_argument("--instruction_prompt", default=None, help="System prompt for every thread.")
-    p.add_argument("--eval_fraction", type=float, default=0.1,
-                   help="Held-out share of train records when the dataset has no validation/test split: give "
-                        "finetune.py's --val_fraction (and --seed) to score exactly its validation records; 1: all "
-                        "of it, for a dataset kept apart from training. Default 0.1.")
-    p.add_argument("--n_threads", type=positive_int, default=200, help="Held-out threads for perplexity. Default 200.")
-    p.add_argument("--n_prompts", type=positive_int, default=50, help="Questions answered for fidelity. Default 50.")
-    p.add_argument("--max_new_tokens", type=positive_int, default=128, help="Default 128.")
-    p.add_argument("--max_seq_length", type=positive_int, default=1024, help="Longest scored thread. Default 1024.")
-    p.add_argument("--choices_file", action="append", default=[], help="Multiple-choice JSONL (repeatable).")
-    p.add_argument("--retention_dataset", default=None,
-                   help="Held-out threads in the source language (e.g. English): their answer perplexity shows "
-                        "what the model kept (split as --dataset is).")
-    p.add_argument("--text_file", default=None,
-                   help="Plain text in the target language, one passage a line, that nothing trained on (e.g. "
-                        "human-written prose): its perplexity, over all tokens.")
-    p.add_argument("--retention_text_file", default=None,
-                   help="Plain text in the source language (e.g. general English prose), one passage a line: its "
-                        "perplexity shows what the model kept beyond the training domain.")
-    p.add_argument("--lm_eval_tasks", default=None, help="Comma-separated lm-evaluation-harness tasks (optional).")
-    p.add_argument("--thread_template", default=None, help="Chat template for both models (default: the tuned one's).")
-    p.add_argument("--output_dir", default="evaluation_results", help="Default evaluation_results.")
-    p.add_argument("--seed", type=int, default=42, help="Default 42.")
-    p.add_argument("--quant4", action="store_true", help="Load the models in 4 bits.")
-    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, EvaluationOptions)
     return p
 
 
@@ -85,19 +103,19 @@ def read_choices(path: str) -> list[dict]:
     return items
 
 
-def held_out(args, dataset: str) -> list[list[dict]]:
+def held_out(cfg, dataset: str) -> list[list[dict]]:
     """The validation (or test) threads of `dataset`; else the --eval_fraction of its train records that
     `python -m threads`/finetune.py --val_fraction F --seed S set apart (same F and S: the same records); with
     --eval_fraction 1, all of it. Only the dataset's own threads: no English or translation-task mix."""
-    from threads.make import ThreadOptions, build_threads
+    from l2l.threads.make import ThreadOptions, build_threads
 
-    whole = args.eval_fraction >= 1
-    opts = ThreadOptions(dataset=dataset, instruction_prompt=args.instruction_prompt, seed=args.seed,
-                         trust_remote_code=args.trust_remote_code, val_fraction=0.0 if whole else args.eval_fraction)
+    whole = cfg.eval_fraction >= 1
+    opts = ThreadOptions(dataset=dataset, instruction_prompt=cfg.instruction_prompt, seed=cfg.seed,
+                         trust_remote_code=cfg.trust_remote_code, val_fraction=0.0 if whole else cfg.eval_fraction)
     splits = build_threads(opts)
     names = ["train"] if whole else ["validation", "test"]
     held = next((splits[n] for n in names if splits.get(n)), [])
-    return [t["messages"] for t in held if t["origin"] == "translated"][: args.n_threads]
+    return [t["messages"] for t in held if t["origin"] == "translated"][: cfg.n_threads]
 
 
 def token_logprobs(chat, ids: list[int]):
@@ -187,88 +205,88 @@ def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
     except ImportError:
         log("lm-evaluation-harness is not installed: its tasks are skipped (pip install lm-eval)")
         return {}
-    args = f"pretrained={base},peft={model_name}" if base else f"pretrained={model_name}"
+    model_args = f"pretrained={base},peft={model_name}" if base else f"pretrained={model_name}"
     try:
-        out = lm_eval.simple_evaluate(model="hf", model_args=args, tasks=tasks.split(","), device=device)
+        out = lm_eval.simple_evaluate(model="hf", model_args=model_args, tasks=tasks.split(","), device=device)
     except Exception as e:  # its data comes from the Hub: offline it fails, and the rest of the table stands
         log(f"lm-evaluation-harness failed: {first_line(e)}")
         return {}
     return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
 
 
-def evaluate(name: str, model: str, args, template: str | None, inputs: dict, base: str | None):
+def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, base: str | None):
     from l2l.inference import ChatModel, GenerationOptions
 
     log(f"== {name}: {model}")
-    chat = ChatModel(model, cpu=args.cpu, quant4=args.quant4, chat_template=template,
-                     thread_template=None if template else args.thread_template, base_model=base,
-                     trust_remote_code=args.trust_remote_code)
+    chat = ChatModel(model, cpu=cfg.cpu, quant4=cfg.quant4, chat_template=template,
+                     thread_template=None if template else cfg.thread_template, base_model=base,
+                     trust_remote_code=cfg.trust_remote_code)
     prompts, choice_sets = inputs["prompts"], inputs["choice_sets"]
-    row = {"model": name, "path": model, "perplexity": perplexity(chat, inputs["threads"], args.max_seq_length)}
+    row = {"model": name, "path": model, "perplexity": perplexity(chat, inputs["threads"], cfg.max_seq_length)}
     if inputs["retention"]:
-        row["retention_perplexity"] = perplexity(chat, inputs["retention"], args.max_seq_length)
+        row["retention_perplexity"] = perplexity(chat, inputs["retention"], cfg.max_seq_length)
     for key, passages in inputs["passages"].items():
-        row[key] = text_perplexity(chat, passages, args.max_seq_length)
+        row[key] = text_perplexity(chat, passages, cfg.max_seq_length)
     answers = []
-    opts = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=0, seed=args.seed)
+    opts = GenerationOptions(max_new_tokens=cfg.max_new_tokens, temperature=0, seed=cfg.seed)
     for b in range(0, len(prompts), 8):
         answers += chat.answer(prompts[b:b + 8], opts)
-    row["fidelity"] = fidelity(answers, args.target_lang)
+    row["fidelity"] = fidelity(answers, cfg.target_lang)
     row["answers"] = answers
     for path, items in choice_sets.items():
-        row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, args.instruction_prompt, args.max_seq_length)
-    if args.lm_eval_tasks:
-        row.update(lm_eval(model, base, args.lm_eval_tasks, chat.device))
+        row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, cfg.instruction_prompt, cfg.max_seq_length)
+    if cfg.lm_eval_tasks:
+        row.update(lm_eval(model, base, cfg.lm_eval_tasks, chat.device))
     del chat
     return row
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    cfg = from_args(EvaluationOptions, build_parser().parse_args(argv))
     from l2l import languages
     from l2l.inference import adapter_base
 
-    languages.validate(args.target_lang, "--target_lang")
+    languages.validate(cfg.target_lang, "--target_lang")
     from l2l.io import check_apart, check_writable
 
-    check_writable(args.output_dir, folder=True, flag="--output_dir")
-    check_apart(args.output_dir, args.dataset, args.base_model, args.tuned_model, args.retention_dataset,
-                args.text_file, args.retention_text_file)
-    if not 0 < args.eval_fraction <= 1:
+    check_writable(cfg.output_dir, folder=True, flag="--output_dir")
+    check_apart(cfg.output_dir, cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset,
+                cfg.text_file, cfg.retention_text_file)
+    if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
-    choice_sets = {path: read_choices(path) for path in args.choices_file}
+    choice_sets = {path: read_choices(path) for path in cfg.choices_file}
     from l2l.data import read_lines
 
     passages = {key: read_lines(path, flag) for key, path, flag in (
-        ("text_perplexity", args.text_file, "--text_file"),
-        ("retention_text_perplexity", args.retention_text_file, "--retention_text_file")) if path}
-    threads = held_out(args, args.dataset)
+        ("text_perplexity", cfg.text_file, "--text_file"),
+        ("retention_text_perplexity", cfg.retention_text_file, "--retention_text_file")) if path}
+    threads = held_out(cfg, cfg.dataset)
     if not threads:
-        raise UsageError(f"no held-out threads in {args.dataset}")
-    retention = held_out(args, args.retention_dataset) if args.retention_dataset else []
+        raise UsageError(f"no held-out threads in {cfg.dataset}")
+    retention = held_out(cfg, cfg.retention_dataset) if cfg.retention_dataset else []
     prompts = [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")]
-               for t in threads[: args.n_prompts]]
-    warn_if_prompts_elsewhere(prompts, args.target_lang)
-    from threads import templates
+               for t in threads[: cfg.n_prompts]]
+    warn_if_prompts_elsewhere(prompts, cfg.target_lang)
+    from l2l import templates
 
     template = None  # with --thread_template each model loads it by name
-    if not args.thread_template:
+    if not cfg.thread_template:
         from l2l.modeling import load_tokenizer
 
-        tok = load_tokenizer(args.tuned_model, trust_remote_code=args.trust_remote_code)
+        tok = load_tokenizer(cfg.tuned_model, trust_remote_code=cfg.trust_remote_code)
         template = tok.chat_template or templates.load("llama3")
     rows = []
-    base_of_tuned = adapter_base(args.tuned_model)
+    base_of_tuned = adapter_base(cfg.tuned_model)
     inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
               "passages": passages}
-    for name, model, base in (("base", args.base_model, None), ("tuned", args.tuned_model,
-                                                                  args.base_model if base_of_tuned else None)):
-        rows.append(evaluate(name, model, args, template, inputs, base))
-    write_results(rows, args, len(threads), len(prompts))
+    for name, model, base in (("base", cfg.base_model, None), ("tuned", cfg.tuned_model,
+                                                                  cfg.base_model if base_of_tuned else None)):
+        rows.append(evaluate(name, model, cfg, template, inputs, base))
+    write_results(rows, cfg, len(threads), len(prompts))
     return 0
 
 
-def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> None:
+def write_results(rows: list[dict], cfg, n_threads: int, n_prompts: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -277,8 +295,8 @@ def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> Non
     from l2l.io import atomic_write_text
 
     metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
-    lines = [f"Evaluation on {args.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
-             f"target {args.target_lang}",
+    lines = [f"Evaluation on {cfg.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
+             f"target {cfg.target_lang}",
              "", "| metric | base | tuned | tuned / base |", "|---|---|---|---|"]
     for k in metrics:
         vals = [r.get(k) for r in rows]
@@ -286,10 +304,10 @@ def write_results(rows: list[dict], args, n_threads: int, n_prompts: int) -> Non
         lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + f" | {ratio} |")
     text = "\n".join(lines)
     print(text)
-    out = Path(args.output_dir)
+    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "results.md", text + "\n")
-    atomic_write_text(out / "results.json", json.dumps({"dataset": args.dataset, "target_lang": args.target_lang,
+    atomic_write_text(out / "results.json", json.dumps({"dataset": cfg.dataset, "target_lang": cfg.target_lang,
                                                         "results": rows}, ensure_ascii=False, indent=1))
     shown = [k for k in metrics if all(isinstance(r.get(k), float) for r in rows)]
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.2 * max(1, len(shown)), 3.5))

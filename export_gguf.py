@@ -15,42 +15,61 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_trust_remote_code_arg, log, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
+from l2l.config import add_arguments, from_args, option
 from l2l.llamacpp import CONVERT_TYPES, QUANT_TYPES
+
+
+@dataclass(kw_only=True)
+class ExportOptions:
+    """export_gguf.py's settings."""
+
+    model: str = option(
+        help="An adapter folder from finetune.py (merged into its base on the fly) or a merged "
+        "model (folder or Hub id).",
+        positional=True,
+    )
+    output: str = option(help="The GGUF file to write (name.gguf).", positional=True)
+    base_model: str | None = option(None, "The adapter's base model (default: read from its config).")
+    outtype: str = option(
+        "f16",
+        "Weights in the file. Default f16. q8_0: half the size, near-lossless; q4_k_m: a quarter, "
+        "the usual laptop choice (needs llama-cpp-python).",
+        choices=[*CONVERT_TYPES, *QUANT_TYPES],
+    )
+    llama_cpp: str | None = option(
+        None,
+        "A llama.cpp checkout whose convert_hf_to_gguf.py to use (default: $LLAMA_CPP_DIR, else the "
+        "one in llama-cpp-python's source release, fetched once).",
+    )
+    system: str | None = option(
+        None,
+        "System prompt for the printed Ollama Modelfile (default: the one the adapter was trained "
+        "with, from its training_summary.json).",
+    )
+    overwrite: bool = option(False, "Replace an existing output file.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="export_gguf.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="An adapter folder from finetune.py (merged into its base on the fly) or a merged "
-                                 "model (folder or Hub id).")
-    p.add_argument("output", help="The GGUF file to write (name.gguf).")
-    p.add_argument("--base_model", default=None, help="The adapter's base model (default: read from its config).")
-    p.add_argument("--outtype", default="f16", choices=[*CONVERT_TYPES, *QUANT_TYPES],
-                   help="Weights in the file. Default f16. q8_0: half the size, near-lossless; q4_k_m: a quarter, "
-                        "the usual laptop choice (needs llama-cpp-python).")
-    p.add_argument("--llama_cpp", default=None,
-                   help="A llama.cpp checkout whose convert_hf_to_gguf.py to use (default: $LLAMA_CPP_DIR, else the "
-                        "one in llama-cpp-python's source release, fetched once).")
-    p.add_argument("--system", default=None,
-                   help="System prompt for the printed Ollama Modelfile (default: the one the adapter was trained "
-                        "with, from its training_summary.json).")
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing output file.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, ExportOptions)
     return p
 
 
-def check_output(args) -> Path:
+def check_output(cfg) -> Path:
     from l2l.io import check_apart, check_writable
 
-    out = Path(args.output)
+    out = Path(cfg.output)
     if out.suffix.lower() != ".gguf":
-        raise UsageError(f"the output {args.output} should end in .gguf")
-    if out.is_dir() or (out.exists() and not args.overwrite):
-        raise UsageError(f"the output {args.output} exists; give --overwrite to replace it")
-    check_apart(args.output, args.model, args.base_model)
+        raise UsageError(f"the output {cfg.output} should end in .gguf")
+    if out.is_dir() or (out.exists() and not cfg.overwrite):
+        raise UsageError(f"the output {cfg.output} exists; give --overwrite to replace it")
+    check_apart(cfg.output, cfg.model, cfg.base_model)
     check_writable(str(out.parent) if str(out.parent) else ".", folder=True, flag="output")
     return out
 
@@ -81,17 +100,17 @@ def local_model(model: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    out = check_output(args)
+    cfg = from_args(ExportOptions, build_parser().parse_args(argv))
+    out = check_output(cfg)
     from l2l import llamacpp
     from l2l.inference import adapter_base
 
-    own_base = adapter_base(args.model)
-    if args.base_model and own_base is None and not Path(args.model, "adapter_config.json").exists():
-        raise UsageError(f"--base_model is for adapters; {args.model} is a full model (no adapter_config.json)")
-    base = args.base_model or own_base
-    arch = architecture(base or args.model, args.trust_remote_code)
-    converter = llamacpp.find_converter(args.llama_cpp)
+    own_base = adapter_base(cfg.model)
+    if cfg.base_model and own_base is None and not Path(cfg.model, "adapter_config.json").exists():
+        raise UsageError(f"--base_model is for adapters; {cfg.model} is a full model (no adapter_config.json)")
+    base = cfg.base_model or own_base
+    arch = architecture(base or cfg.model, cfg.trust_remote_code)
+    converter = llamacpp.find_converter(cfg.llama_cpp)
     if arch not in llamacpp.supported_architectures(converter):
         raise UsageError(f"llama.cpp's converter ({converter}) cannot convert the architecture {arch}: no GGUF "
                          "export for this model")
@@ -104,27 +123,27 @@ def main(argv: list[str] | None = None) -> int:
         if base:
             from l2l.merging import save_merged
 
-            log(f"merging {args.model} into {base}")
-            save_merged(args.model, base, work / "merged", trust_remote_code=args.trust_remote_code)
+            log(f"merging {cfg.model} into {base}")
+            save_merged(cfg.model, base, work / "merged", trust_remote_code=cfg.trust_remote_code)
             source = work / "merged"
         else:
-            source = local_model(args.model)
+            source = local_model(cfg.model)
         converted = work / "model.gguf"
         from l2l.vocab import read_marker
 
         extension = read_marker(base or str(source))
-        llamacpp.convert(converter, source, converted, args.outtype if args.outtype in CONVERT_TYPES else "f16",
+        llamacpp.convert(converter, source, converted, cfg.outtype if cfg.outtype in CONVERT_TYPES else "f16",
                          pre_tokenizer_of=extension["base_model"] if extension else None)
-        if args.outtype in QUANT_TYPES:
-            llamacpp.quantize(converted, work / "quantized.gguf", args.outtype)
+        if cfg.outtype in QUANT_TYPES:
+            llamacpp.quantize(converted, work / "quantized.gguf", cfg.outtype)
             converted = work / "quantized.gguf"
         meta = gguf_summary(converted)
         converted.replace(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    log(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB, {meta['architecture']}, {args.outtype}, chat template: "
+    log(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB, {meta['architecture']}, {cfg.outtype}, chat template: "
         f"{'yes' if meta['chat_template'] else 'NO: llama.cpp and Ollama will guess the chat format'})")
-    print(run_instructions(out, meta, system_prompt(args)))
+    print(run_instructions(out, meta, system_prompt(cfg)))
     return 0
 
 
@@ -144,10 +163,10 @@ def gguf_summary(path: Path) -> dict:
             "eos": tokens[eos] if eos is not None and eos < len(tokens) else None}
 
 
-def system_prompt(args) -> str | None:
-    if args.system is not None:
-        return args.system
-    summary = Path(args.model) / "training_summary.json"
+def system_prompt(cfg) -> str | None:
+    if cfg.system is not None:
+        return cfg.system
+    summary = Path(cfg.model) / "training_summary.json"
     if summary.is_file():
         return json.loads(summary.read_text(encoding="utf-8")).get("instruction_prompt")
     return None

@@ -13,28 +13,41 @@ is lossless. finetune.py trains the new rows of a model made here (peft trainabl
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_trust_remote_code_arg, log, positive_int, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, positive_int, run
+from l2l.config import add_arguments, from_args, option
+
+
+@dataclass(kw_only=True)
+class ExtendOptions:
+    """extend_tokenizer.py's settings."""
+
+    base_model: str = option(help="The model to extend (Hub id or folder) with a fast BPE tokenizer.", positional=True)
+    dataset: str = option(
+        help="Target-language text: a translated dataset (combine_checkpoints.py), threads, "
+        "a Hub dataset, a JSONL/parquet file, or a .txt file (one passage a line).",
+        positional=True,
+    )
+    output_dir: str = option(help="Folder for the extended model (tokenizer + resized model).", positional=True)
+    num_new_tokens: int = option(help="How many tokens to add, e.g. 1000.", type=positive_int)
+    text_field: str | None = option(
+        None, "Comma-separated text columns (default: detected, e.g. instruction,input,output or messages)."
+    )
+    lang: str | None = option(
+        None,
+        "The text's language (default: the dataset's lang column); text found to be in another language is refused.",
+    )
+    max_texts: int = option(200_000, "Texts read at most. Default 200000.", type=positive_int)
+    overwrite: bool = option(False, "Replace an existing output folder.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="extend_tokenizer.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("base_model", help="The model to extend (Hub id or folder) with a fast BPE tokenizer.")
-    p.add_argument("dataset", help="Target-language text: a translated dataset (combine_checkpoints.py), threads, "
-                                   "a Hub dataset, a JSONL/parquet file, or a .txt file (one passage a line).")
-    p.add_argument("output_dir", help="Folder for the extended model (tokenizer + resized model).")
-    p.add_argument("--num_new_tokens", type=positive_int, required=True, help="How many tokens to add, e.g. 1000.")
-    p.add_argument("--text_field", default=None,
-                   help="Comma-separated text columns (default: detected, e.g. instruction,input,output or "
-                        "messages).")
-    p.add_argument("--lang", default=None,
-                   help="The text's language (default: the dataset's lang column); text found to be in another "
-                        "language is refused.")
-    p.add_argument("--max_texts", type=positive_int, default=200_000, help="Texts read at most. Default 200000.")
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, ExtendOptions)
     return p
 
 
@@ -58,39 +71,39 @@ def check_language(texts: list[str], expected: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    cfg = from_args(ExtendOptions, build_parser().parse_args(argv))
     from l2l.io import check_output_free
 
-    check_output_free(args.output_dir, args.overwrite, inputs=(args.base_model, args.dataset))
-    if args.lang:
+    check_output_free(cfg.output_dir, cfg.overwrite, inputs=(cfg.base_model, cfg.dataset))
+    if cfg.lang:
         from l2l import languages
 
-        languages.validate(args.lang, "--lang")
+        languages.validate(cfg.lang, "--lang")
     from l2l.data import read_texts
 
-    texts, lang = read_texts(args.dataset, args.text_field, args.max_texts, args.trust_remote_code)
+    texts, lang = read_texts(cfg.dataset, cfg.text_field, cfg.max_texts, cfg.trust_remote_code)
     if not texts:
-        raise UsageError(f"no text in {args.dataset}")
-    check_language(texts, args.lang or lang)
+        raise UsageError(f"no text in {cfg.dataset}")
+    check_language(texts, cfg.lang or lang)
     from l2l import vocab
     from l2l.modeling import load_tokenizer
 
-    tokenizer = load_tokenizer(args.base_model, trust_remote_code=args.trust_remote_code)
+    tokenizer = load_tokenizer(cfg.base_model, trust_remote_code=cfg.trust_remote_code)
     spec = vocab.check_extensible(tokenizer)
     backend = tokenizer.backend_tokenizer
     counts = vocab.word_counts(backend, texts)
     pieces = vocab.base_pieces(backend, counts)
     log(f"{len(texts)} texts, {sum(counts.values())} words ({len(counts)} distinct): learning merges")
-    merges = vocab.learn_merges(counts, pieces, args.num_new_tokens * 2 + 100)
-    spec, new, _ = vocab.extend_spec(spec, merges, args.num_new_tokens)
-    if len(new) < args.num_new_tokens:
+    merges = vocab.learn_merges(counts, pieces, cfg.num_new_tokens * 2 + 100)
+    spec, new, _ = vocab.extend_spec(spec, merges, cfg.num_new_tokens)
+    if len(new) < cfg.num_new_tokens:
         raise UsageError(f"the text supports only {len(new)} new tokens (pieces joined at least twice); give more "
                          f"text or --num_new_tokens {len(new)}")
-    save_extended(args, tokenizer, spec, new, counts, pieces)
+    save_extended(cfg, tokenizer, spec, new, counts, pieces)
     return 0
 
 
-def save_extended(args, tokenizer, spec: dict, new: dict, counts, pieces) -> None:
+def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None:
     """Tokenizer and resized model into output_dir, written whole or not at all."""
     import json
     import shutil
@@ -101,18 +114,18 @@ def save_extended(args, tokenizer, spec: dict, new: dict, counts, pieces) -> Non
     from l2l.io import replace_dir, temp_dir_beside
     from l2l.modeling import load_model, load_tokenizer
 
-    out = Path(args.output_dir)
+    out = Path(cfg.output_dir)
     tmp = temp_dir_beside(out)
     try:
         tokenizer.save_pretrained(tmp)
         (tmp / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         extended = load_tokenizer(str(tmp))
-        model = load_model(transformers.AutoModelForCausalLM, args.base_model, device="cpu", dtype="auto",
-                           trust_remote_code=args.trust_remote_code)
+        model = load_model(transformers.AutoModelForCausalLM, cfg.base_model, device="cpu", dtype="auto",
+                           trust_remote_code=cfg.trust_remote_code)
         vocab.init_new_rows(model, new)
         model.save_pretrained(tmp, safe_serialization=True)
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
-        vocab.write_marker(tmp, {"base_model": args.base_model, "learned_from": args.dataset,
+        vocab.write_marker(tmp, {"base_model": cfg.base_model, "learned_from": cfg.dataset,
                                  "base_vocab_size": len(tokenizer), "new_token_ids": sorted(new),
                                  "pieces": {str(i): parts for i, parts in sorted(new.items())},
                                  "tokens_per_word": {"before": round(before, 4), "after": round(after, 4)}})

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Fine-tune a chat model on translated threads with (Q)LoRA supervised fine-tuning (or, with --raw_text,
-continue its pretraining on plain target-language text).
+"""Fine-tune a chat model on translated threads with (Q)LoRA supervised fine-tuning.
 
     python finetune.py tuned_model dataset_name instruction_prompt [--base_model M] [flags]
-    python finetune.py ./cpt corpus_pt.txt "" --raw_text --base_model ./smollm2-pt-vocab
+    python finetune.py --config recipes/quickstart_sft.yaml        # a run file; flags on the command line win
     accelerate launch finetune.py ...   # several GPUs (or processes)
+
+Continued pretraining on plain text is pretrain.py (finetune.py's --raw_text still works and runs it).
 """
 
 from __future__ import annotations
@@ -13,52 +14,71 @@ import argparse
 
 from l2l.cli import Parser, log, run
 from l2l.config import add_arguments
-from l2l.train_config import SFTOptions
-from threads.args import add_thread_arguments
+from l2l.threads.args import add_thread_arguments
+from l2l.train.config import SFTOptions
 
 
 def build_parser() -> Parser:
+    from l2l.config import unflagged
+    from l2l.threads.make import ThreadOptions
+
     p = Parser(prog="finetune.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p, SFTOptions)
     add_thread_arguments(p)
+    p.run_file_ignores = unflagged(ThreadOptions)  # a run's l2l_training_settings.json replays it
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from l2l.config import from_args
-    from threads.args import thread_options
+    from l2l.threads.args import thread_options
 
     args = build_parser().parse_args(argv)
     cfg = from_args(SFTOptions, args)
     opts = thread_options(args, cfg.dataset_name)
-    from l2l import training
-    from l2l.modeling import device_for
-
-    training.check_outputs(cfg, opts)
-    device = device_for(cfg.cpu)
-    tokenizer = training.load_tokenizer_for_training(cfg.base_model, cfg.padding, cfg.trust_remote_code)
     if cfg.raw_text:
-        train_ds, eval_ds = training.raw_text_splits(cfg, opts)
-        eos_ids, answers_only = [tokenizer.eos_token_id], False
-    else:
-        train_ds, eval_ds, eos_ids, answers_only = thread_splits(cfg, opts, tokenizer)
+        return pretrain_instead(cfg, opts)
+    from l2l.modeling import device_for
+    from l2l.train import loading, outputs, runs
+
+    # Check the outputs and the recorded settings before anything slow
+    runs.check_outputs(cfg, opts)
+    device = device_for(cfg.cpu)
+    tokenizer = loading.load_tokenizer_for_training(cfg.base_model, cfg.padding, cfg.trust_remote_code)
+    # Build the threads
+    train_ds, eval_ds, eos_ids, answers_only = thread_splits(cfg, opts, tokenizer)
 
     from trl import SFTConfig, SFTTrainer
 
-    config = SFTConfig(**training.common_trainer_kwargs(cfg, device, eval_ds is not None),
-                       max_length=cfg.max_seq_length, packing=cfg.packing or cfg.raw_text,
-                       packing_strategy="wrapped" if cfg.raw_text else cfg.packing_strategy,
+    # Initialize the trainer
+    config = SFTConfig(**runs.common_trainer_kwargs(cfg, device, eval_ds is not None),
+                       max_length=cfg.max_seq_length, packing=cfg.packing, packing_strategy=cfg.packing_strategy,
                        assistant_only_loss=answers_only)
-    model = training.load_model_for_training(cfg, device)
-    training.start_checkpoints(cfg, opts)
+    model = loading.load_model_for_training(cfg, device)
+    runs.start_checkpoints(cfg, opts)
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=training.lora_config(cfg))
-    training.expose_head_bias(trainer.model)
-    result = training.train(trainer, config.output_dir, fresh=cfg.overwrite)
-    summary = training.summarize(trainer, result, train_ds, eval_ds, "passages" if cfg.raw_text else "threads")
-    training.finish(trainer, tokenizer, cfg, "pretrain" if cfg.raw_text else "sft", summary, eos_ids, opts.template)
+                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
+    loading.expose_head_bias(trainer.model)
+    # Train
+    result = runs.train(trainer, config.output_dir, fresh=cfg.overwrite)
+    # Save (and push when asked)
+    summary = runs.summarize(trainer, result, train_ds, eval_ds, "threads")
+    outputs.finish(trainer, tokenizer, cfg, "sft", summary, eos_ids, opts.template)
     return 0
+
+
+def pretrain_instead(cfg: SFTOptions, opts) -> int:
+    """finetune.py --raw_text (kept for the command lines that use it): the same run as pretrain.py."""
+    import dataclasses
+
+    from l2l.train.config import PretrainOptions
+    from l2l.train.pretrain import pretrain
+
+    log("note: continued pretraining has its own script now: python pretrain.py TUNED TEXT [flags] "
+        "(the instruction prompt and the thread flags are not used)")
+    shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(PretrainOptions) if hasattr(cfg, f.name)}
+    return pretrain(PretrainOptions(**shared, text_field=cfg.raw_text_field, val_fraction=opts.val_fraction))
 
 
 def thread_splits(cfg, opts, tokenizer):
@@ -66,15 +86,15 @@ def thread_splits(cfg, opts, tokenizer):
     whether the loss can go on answers only."""
     from trl.chat_template_utils import has_generation_markers
 
-    from l2l import training
+    from l2l import templates
     from l2l.io import save_dataset
-    from threads import templates
-    from threads.make import make
+    from l2l.threads.make import make
+    from l2l.train import runs
 
     dsd, template = make(opts, tokenizer)
-    training.require_train_split(dsd, cfg.dataset_name)
-    training.check_lengths(dsd["train"]["messages"], tokenizer, template, cfg.max_seq_length)
-    if cfg.threads_output_name and training.is_main_process():
+    runs.require_train_split(dsd, cfg.dataset_name)
+    runs.check_lengths(dsd["train"]["messages"], tokenizer, template, cfg.max_seq_length)
+    if cfg.threads_output_name and runs.is_main_process():
         save_dataset(dsd, cfg.threads_output_name, overwrite=True)
     tokenizer.chat_template = template
     answers_only = not cfg.full_loss and has_generation_markers(template)

@@ -5,7 +5,7 @@
 """
 
 from l2l.cli import run
-from l2l.preference_training import main as preference_main
+from l2l.train.preference import main as preference_main
 
 
 def main(argv=None) -> int:

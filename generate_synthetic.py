@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, log, positive_int, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, positive_int, run
+from l2l.config import add_arguments, from_args, option
 
 QUESTION = ("Read the paragraph below and write one question that it answers. Reply with the question only.\n\n"
             "Paragraph:\n{paragraph}")
@@ -29,33 +31,44 @@ FOLLOW_UP = ("Here is a paragraph and a conversation about it. Write the user's 
              "Conversation:\n{conversation}")
 
 
+@dataclass(kw_only=True)
+class SyntheticOptions:
+    """generate_synthetic.py's settings."""
+
+    corpus: str = option(
+        help="Paragraphs: a .txt file (blank lines between paragraphs), a JSONL/parquet/csv "
+        "file or folder, or a Hub dataset (a Wikipedia dump, say).",
+        positional=True,
+    )
+    checkpoint_location: str = option(help="Folder for the checkpoint files (re-running continues).", positional=True)
+    model_name: str = option(help="The chat model that writes (Hub id or folder).")
+    text_field: str = option("text", "Column with the paragraph text. Default text.")
+    multi_turn_fraction: float = option(
+        0.25, "Share of paragraphs (the longest) that become 3-turn conversations. Default 0.25.", type=float
+    )
+    turns: int = option(3, "Exchanges in a conversation. Default 3.", type=positive_int)
+    min_words: int = option(30, "Skip shorter paragraphs. Default 30.", type=positive_int)
+    shorten_words: int = option(
+        120, "Q&A paragraphs are cut to about this many words, at a sentence end. Default 120.", type=positive_int
+    )
+    max_paragraphs: int | None = option(None, "Use only the first N paragraphs.", type=positive_int)
+    question_prompt: str = option(QUESTION, "Prompt for a first question ({paragraph}).")
+    answer_prompt: str = option(ANSWER, "Prompt for an answer ({paragraph}, {question}).")
+    follow_up_prompt: str = option(FOLLOW_UP, "Prompt for a follow-up question ({paragraph}, {conversation}).")
+    checkpoint_n: int = option(20, "Paragraphs per checkpoint file. Default 20.", type=positive_int)
+    batch_size: int = option(8, "Prompts per generate call. Default 8.", type=positive_int)
+    max_new_tokens: int = option(400, "Default 400.", type=positive_int)
+    temperature: float = option(0.7, "Default 0.7 (0: greedy).", type=float)
+    seed: int = option(42, "Default 42.", type=int)
+    quant4: bool = option(False, "Load the model in 4 bits.")
+    cpu: bool = option(False, "Use the CPU even when a GPU is available.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+
+
 def build_parser() -> Parser:
     p = Parser(prog="generate_synthetic.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("corpus", help="Paragraphs: a .txt file (blank lines between paragraphs), a JSONL/parquet/csv "
-                                  "file or folder, or a Hub dataset (a Wikipedia dump, say).")
-    p.add_argument("checkpoint_location", help="Folder for the checkpoint files (re-running continues).")
-    p.add_argument("--model_name", required=True, help="The chat model that writes (Hub id or folder).")
-    p.add_argument("--text_field", default="text", help="Column with the paragraph text. Default text.")
-    p.add_argument("--multi_turn_fraction", type=float, default=0.25,
-                   help="Share of paragraphs (the longest) that become 3-turn conversations. Default 0.25.")
-    p.add_argument("--turns", type=positive_int, default=3, help="Exchanges in a conversation. Default 3.")
-    p.add_argument("--min_words", type=positive_int, default=30, help="Skip shorter paragraphs. Default 30.")
-    p.add_argument("--shorten_words", type=positive_int, default=120,
-                   help="Q&A paragraphs are cut to about this many words, at a sentence end. Default 120.")
-    p.add_argument("--max_paragraphs", type=positive_int, default=None, help="Use only the first N paragraphs.")
-    p.add_argument("--question_prompt", default=QUESTION, help="Prompt for a first question ({paragraph}).")
-    p.add_argument("--answer_prompt", default=ANSWER, help="Prompt for an answer ({paragraph}, {question}).")
-    p.add_argument("--follow_up_prompt", default=FOLLOW_UP,
-                   help="Prompt for a follow-up question ({paragraph}, {conversation}).")
-    p.add_argument("--checkpoint_n", type=positive_int, default=20, help="Paragraphs per checkpoint file. Default 20.")
-    p.add_argument("--batch_size", type=positive_int, default=8, help="Prompts per generate call. Default 8.")
-    p.add_argument("--max_new_tokens", type=positive_int, default=400, help="Default 400.")
-    p.add_argument("--temperature", type=float, default=0.7, help="Default 0.7 (0: greedy).")
-    p.add_argument("--seed", type=int, default=42, help="Default 42.")
-    p.add_argument("--quant4", action="store_true", help="Load the model in 4 bits.")
-    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, SyntheticOptions)
     return p
 
 
@@ -90,32 +103,32 @@ def clean(text: str) -> str:
     return text.strip().strip('"“”').strip()
 
 
-def plan(paragraphs: list[str], args) -> list[dict]:
+def plan(paragraphs: list[str], cfg) -> list[dict]:
     """Which paragraphs become conversations (the longest share) and which Q&A pairs."""
-    usable = [(i, p) for i, p in enumerate(paragraphs) if len(p.split()) >= args.min_words]
-    n_conv = round(args.multi_turn_fraction * len(usable))
+    usable = [(i, p) for i, p in enumerate(paragraphs) if len(p.split()) >= cfg.min_words]
+    n_conv = round(cfg.multi_turn_fraction * len(usable))
     longest = {i for i, _ in sorted(usable, key=lambda x: -len(x[1].split()))[:n_conv]}
     return [{"index": i, "kind": "conversation" if i in longest else "qa",
-             "paragraph": p if i in longest else shorten(p, args.shorten_words)} for i, p in usable]
+             "paragraph": p if i in longest else shorten(p, cfg.shorten_words)} for i, p in usable]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not 0 <= args.multi_turn_fraction <= 1:
+    cfg = from_args(SyntheticOptions, build_parser().parse_args(argv))
+    if not 0 <= cfg.multi_turn_fraction <= 1:
         raise UsageError("--multi_turn_fraction must be in [0, 1]")
     for name, keys in (("question_prompt", ["{paragraph}"]), ("answer_prompt", ["{paragraph}", "{question}"]),
                        ("follow_up_prompt", ["{paragraph}", "{conversation}"])):
-        missing = [k for k in keys if k not in getattr(args, name)]
+        missing = [k for k in keys if k not in getattr(cfg, name)]
         if missing:
             raise UsageError(f"--{name} must contain {', '.join(missing)}")
-    from l2l import checkpoints
     from l2l.io import check_apart
+    from l2l.translate import checkpoints
 
-    folder = Path(args.checkpoint_location)
-    check_apart(folder, args.corpus)
+    folder = Path(cfg.checkpoint_location)
+    check_apart(folder, cfg.corpus)
     done = checkpoints.covered(folder).get("train", set())
-    paragraphs = read_paragraphs(args.corpus, args.text_field)[: args.max_paragraphs]
-    todo = [item for item in plan(paragraphs, args) if item["index"] not in done]
+    paragraphs = read_paragraphs(cfg.corpus, cfg.text_field)[: cfg.max_paragraphs]
+    todo = [item for item in plan(paragraphs, cfg) if item["index"] not in done]
     if not todo:
         log(f"nothing to generate: {len(done)} paragraphs already in {folder}")
         return 0
@@ -123,35 +136,35 @@ def main(argv: list[str] | None = None) -> int:
 
     from l2l.inference import ChatModel, GenerationOptions
 
-    chat = ChatModel(args.model_name, cpu=args.cpu, quant4=args.quant4, trust_remote_code=args.trust_remote_code)
-    options = GenerationOptions(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    chat = ChatModel(cfg.model_name, cpu=cfg.cpu, quant4=cfg.quant4, trust_remote_code=cfg.trust_remote_code)
+    options = GenerationOptions(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, seed=cfg.seed)
     folder.mkdir(parents=True, exist_ok=True)
     checkpoints.remove_temporaries(folder)
     if checkpoints.read_manifest(folder) is None:
-        checkpoints.write_manifest(folder, {"dataset": args.corpus, "text_fields": ["messages"],
+        checkpoints.write_manifest(folder, {"dataset": cfg.corpus, "text_fields": ["messages"],
                                             "target_language": "en",
-                                            "lang_field": None, "generator": args.model_name})
+                                            "lang_field": None, "generator": cfg.model_name})
     failed = 0
     with tqdm(total=len(todo), unit="paragraph", desc="generate") as bar:
-        for w in range(0, len(todo), args.checkpoint_n):
-            window = todo[w:w + args.checkpoint_n]
-            records = generate_window(chat, window, options, args)
+        for w in range(0, len(todo), cfg.checkpoint_n):
+            window = todo[w:w + cfg.checkpoint_n]
+            records = generate_window(chat, window, options, cfg)
             kept = [(item["index"], rec) for item, rec in zip(window, records) if rec is not None]
             failed += len(window) - len(kept)
             if kept:
                 checkpoints.write_chunk(folder, "train", [i for i, _ in kept], [r for _, r in kept],
-                                        {"translator": "generate_synthetic", "model": args.model_name,
-                                         "target_language": "en", "dataset": args.corpus, "text_fields": ["messages"]})
+                                        {"translator": "generate_synthetic", "model": cfg.model_name,
+                                         "target_language": "en", "dataset": cfg.corpus, "text_fields": ["messages"]})
             bar.update(len(window))
     log(f"done: {len(todo) - failed} paragraphs written to {folder}"
         + (f"; {failed} gave an empty question or answer (run again to retry them)" if failed else ""))
     return 0
 
 
-def generate_window(chat, window: list[dict], options, args) -> list[dict | None]:
+def generate_window(chat, window: list[dict], options, cfg) -> list[dict | None]:
     """Conversations for a window of paragraphs, one generation step at a time, batched."""
     convs: list[list[dict] | None] = [[] for _ in window]
-    for turn in range(args.turns):
+    for turn in range(cfg.turns):
         active = [k for k, item in enumerate(window) if convs[k] is not None
                   and (turn == 0 or item["kind"] == "conversation")]
         if not active:
@@ -160,13 +173,13 @@ def generate_window(chat, window: list[dict], options, args) -> list[dict | None
         for k in active:
             p = window[k]["paragraph"]
             if turn == 0:
-                prompts.append(args.question_prompt.format(paragraph=p))
+                prompts.append(cfg.question_prompt.format(paragraph=p))
             else:
                 history = "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in convs[k])
-                prompts.append(args.follow_up_prompt.format(paragraph=p, conversation=history))
-        questions = batched(chat, prompts, options, args.batch_size)
-        answers = batched(chat, [args.answer_prompt.format(paragraph=window[k]["paragraph"], question=q)
-                                 for k, q in zip(active, questions)], options, args.batch_size)
+                prompts.append(cfg.follow_up_prompt.format(paragraph=p, conversation=history))
+        questions = batched(chat, prompts, options, cfg.batch_size)
+        answers = batched(chat, [cfg.answer_prompt.format(paragraph=window[k]["paragraph"], question=q)
+                                 for k, q in zip(active, questions)], options, cfg.batch_size)
         for k, q, a in zip(active, questions, answers):
             if not q or not a:
                 convs[k] = None

@@ -8,52 +8,68 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, add_cpu_arg, add_hub_args, add_trust_remote_code_arg, log, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, log, run
+from l2l.config import HubOptions, add_arguments, from_args, nested, option
+
+
+@dataclass(kw_only=True)
+class MergeOptions:
+    """merge_adapter.py's settings."""
+
+    model_name: str = option(
+        help="The adapter: a folder or Hub id (its base model is read from its config).", positional=True
+    )
+    output_name: str = option(
+        help="Folder for the merged model (a Hub repo id too with --push_to_hub).", positional=True
+    )
+    base_model: str | None = option(None, "Override the adapter's base model.")
+    cpu: bool = option(False, "Merge on the CPU (the model is loaded unquantized).")
+    dtype: str = option(
+        "auto",
+        "Weights of the merged model. Default auto: float32 on CPU, bf16/fp16 on GPU.",
+        choices=["auto", "float32", "bfloat16", "float16"],
+    )
+    overwrite: bool = option(False, "Replace an existing output folder.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+    hub: HubOptions = nested(HubOptions)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="merge_adapter.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_name", help="The adapter: a folder or Hub id (its base model is read from its config).")
-    p.add_argument("output_name", help="Folder for the merged model (a Hub repo id too with --push_to_hub).")
-    p.add_argument("--base_model", default=None, help="Override the adapter's base model.")
-    add_cpu_arg(p, help="Merge on the CPU (the model is loaded unquantized).")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
-                   help="Weights of the merged model. Default auto: float32 on CPU, bf16/fp16 on GPU.")
-    p.add_argument("--overwrite", action="store_true", help="Replace an existing output folder.")
-    add_trust_remote_code_arg(p)
-    add_hub_args(p)
+    add_arguments(p, MergeOptions)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    cfg = from_args(MergeOptions, build_parser().parse_args(argv))
     from l2l.io import check_output_free
 
-    check_output_free(args.output_name, args.overwrite, inputs=(args.model_name, args.base_model))
+    check_output_free(cfg.output_name, cfg.overwrite, inputs=(cfg.model_name, cfg.base_model))
     import torch
 
     from l2l.io import replace_dir, temp_dir_beside
     from l2l.merging import save_merged
     from l2l.modeling import device_for
 
-    out = Path(args.output_name)
+    out = Path(cfg.output_name)
     tmp = temp_dir_beside(out)
     try:
-        base = save_merged(args.model_name, args.base_model, tmp, device=device_for(args.cpu),
-                           dtype=None if args.dtype == "auto" else getattr(torch, args.dtype),
-                           trust_remote_code=args.trust_remote_code)
+        base = save_merged(cfg.model_name, cfg.base_model, tmp, device=device_for(cfg.cpu),
+                           dtype=None if cfg.dtype == "auto" else getattr(torch, cfg.dtype),
+                           trust_remote_code=cfg.trust_remote_code)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log(f"merged {args.model_name} into {base}: {out}")
-    if args.push_to_hub:
-        from l2l.training import push_adapter
+    log(f"merged {cfg.model_name} into {base}: {out}")
+    if cfg.hub.push_to_hub:
+        from l2l.train.outputs import push_adapter
 
-        push_adapter(out, args.output_name, args.private)
+        push_adapter(out, cfg.output_name, cfg.hub.private)
     print(out)
     return 0
 

@@ -12,36 +12,47 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import Parser, UsageError, add_cpu_arg, add_trust_remote_code_arg, positive_int, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, positive_int, run
+from l2l.config import add_arguments, from_args, nested, option
+from l2l.inference import GenerationOptions
 
 HELP = "Type a message. :n starts a new thread, :q quits."
+
+
+@dataclass(kw_only=True)
+class InferenceOptions:
+    """run_inference.py's settings."""
+
+    model_name: str = option(
+        help="An adapter folder or Hub id (its base model is read from the adapter config) or a full model.",
+        positional=True,
+    )
+    instruction_prompt: str = option(
+        help="System prompt, e.g. 'You are a chatbot that always answers in Dutch.'", positional=True
+    )
+    input: str | None = option(None, "A message: print the answer and exit.", nargs="?", positional=True)
+    input_file: str | None = option(
+        None, "A .txt file (one prompt a line) or JSONL (prompt/input/instruction text, or messages) to answer."
+    )
+    output_file: str | None = option(None, "JSONL answers for --input_file, one line per input, in order.")
+    thread_template: str | None = option(
+        None, "Chat template (llama3, llama2, chatml, phi3, tokenizer or a file). Default: the model's own."
+    )
+    base_model: str | None = option(None, "Override the adapter's base model.")
+    quant4: bool = option(False, "Load the base model in 4 bits.")
+    cpu: bool = option(False, "Use the CPU even when a GPU is available.")
+    generation: GenerationOptions = nested(GenerationOptions)
+    batch_size: int = option(8, "Prompts per generate call with --input_file.", type=positive_int)
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
 def build_parser() -> Parser:
     p = Parser(prog="run_inference.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_name", help="An adapter folder or Hub id (its base model is read from the adapter config) "
-                                      "or a full model.")
-    p.add_argument("instruction_prompt", help="System prompt, e.g. 'You are a chatbot that always answers in Dutch.'")
-    p.add_argument("input", nargs="?", default=None, help="A message: print the answer and exit.")
-    p.add_argument("--input_file", default=None,
-                   help="A .txt file (one prompt a line) or JSONL (prompt/input/instruction text, or messages) "
-                        "to answer.")
-    p.add_argument("--output_file", default=None, help="JSONL answers for --input_file, one line per input, in order.")
-    p.add_argument("--thread_template", default=None,
-                   help="Chat template (llama3, llama2, chatml, phi3, tokenizer or a file). Default: the model's own.")
-    p.add_argument("--base_model", default=None, help="Override the adapter's base model.")
-    p.add_argument("--quant4", action="store_true", help="Load the base model in 4 bits.")
-    add_cpu_arg(p, help="Use the CPU even when a GPU is available.")
-    p.add_argument("--max_new_tokens", type=positive_int, default=512, help="Default 512.")
-    p.add_argument("--temperature", type=float, default=0.7, help="0 for greedy decoding. Default 0.7.")
-    p.add_argument("--top_p", type=float, default=0.9, help="Default 0.9.")
-    p.add_argument("--repetition_penalty", type=float, default=1.0, help="Default 1.0.")
-    p.add_argument("--seed", type=int, default=None, help="Make sampling reproducible.")
-    p.add_argument("--batch_size", type=positive_int, default=8, help="Prompts per generate call with --input_file.")
-    add_trust_remote_code_arg(p)
+    add_arguments(p, InferenceOptions)
     return p
 
 
@@ -68,51 +79,49 @@ def read_inputs(path: Path) -> list[tuple[object, list[dict]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.input_file and not args.output_file:
+    cfg = from_args(InferenceOptions, build_parser().parse_args(argv))
+    if cfg.input_file and not cfg.output_file:
         raise UsageError("--input_file needs --output_file")
-    if args.input is not None and not args.input.strip():
+    if cfg.input is not None and not cfg.input.strip():
         raise UsageError("the message is empty")
-    if args.input is not None and args.input_file:
+    if cfg.input is not None and cfg.input_file:
         raise UsageError("give either an input or --input_file, not both")
-    if not 0 < args.top_p <= 1:
-        raise UsageError("--top_p must be in (0, 1]")
-    if args.output_file:  # before the model loads and answers: never lose the work at the last step
+    if cfg.output_file:  # before the model loads and answers: never lose the work at the last step
         from l2l.io import check_apart, check_writable
 
-        check_writable(args.output_file, folder=False, flag="--output_file")
-        check_apart(args.output_file, args.input_file, args.model_name)
-    inputs = read_inputs(Path(args.input_file)) if args.input_file else None
-    from l2l.inference import ChatModel, GenerationOptions
+        check_writable(cfg.output_file, folder=False, flag="--output_file")
+        check_apart(cfg.output_file, cfg.input_file, cfg.model_name)
+    inputs = read_inputs(Path(cfg.input_file)) if cfg.input_file else None
+    from l2l.inference import ChatModel
 
-    options = GenerationOptions(args.max_new_tokens, args.temperature, args.top_p, args.repetition_penalty, args.seed)
-    chat = ChatModel(args.model_name, cpu=args.cpu, quant4=args.quant4, thread_template=args.thread_template,
-                     base_model=args.base_model, trust_remote_code=args.trust_remote_code)
-    system = [{"role": "system", "content": args.instruction_prompt}] if args.instruction_prompt else []
-    if args.input is not None:
-        print(chat.answer([system + [{"role": "user", "content": args.input}]], options)[0])
+    options = cfg.generation
+    chat = ChatModel(cfg.model_name, cpu=cfg.cpu, quant4=cfg.quant4, thread_template=cfg.thread_template,
+                     base_model=cfg.base_model, trust_remote_code=cfg.trust_remote_code)
+    system = [{"role": "system", "content": cfg.instruction_prompt}] if cfg.instruction_prompt else []
+    if cfg.input is not None:
+        print(chat.answer([system + [{"role": "user", "content": cfg.input}]], options)[0])
         return 0
     if inputs is not None:
-        return answer_file(chat, inputs, system, options, args)
+        return answer_file(chat, inputs, system, options, cfg)
     return chat_loop(chat, system, options, interactive=sys.stdin.isatty())
 
 
-def answer_file(chat, inputs, system, options, args) -> int:
+def answer_file(chat, inputs, system, options, cfg) -> int:
     from tqdm import tqdm
 
     from l2l.io import atomic_write_text
 
     lines = []
     with tqdm(total=len(inputs), unit="prompt", desc="answer") as bar:
-        for b in range(0, len(inputs), args.batch_size):
-            batch = inputs[b:b + args.batch_size]
+        for b in range(0, len(inputs), cfg.batch_size):
+            batch = inputs[b:b + cfg.batch_size]
             answers = chat.answer([system + conv for _, conv in batch], options)
             for (src, _), ans in zip(batch, answers):
                 lines.append(json.dumps({"input": src, "answer": ans}, ensure_ascii=False))
             bar.update(len(batch))
-    Path(args.output_file).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(Path(args.output_file), "\n".join(lines) + "\n")
-    print(args.output_file)
+    Path(cfg.output_file).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(cfg.output_file), "\n".join(lines) + "\n")
+    print(cfg.output_file)
     return 0
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 
 from l2l.cli import Parser, run
-from l2l.translate_job import JobConfig
-from l2l.translators.base import BACKEND_FLAGS, TranslatorOptions
-from l2l.workers import WorkerConfig, run_workers
+from l2l.translate.job import JobConfig
+from l2l.translate.translators.base import BACKEND_FLAGS, TranslatorOptions
+from l2l.translate.workers import WorkerConfig, run_workers
 
 BACKENDS = {  # name -> help; the classes are imported only when a run needs them (fast --help)
     "opus": "Helsinki-NLP OPUS-MT models per language pair (pivot through English when no direct pair).",
@@ -50,7 +50,7 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="backend", metavar="{" + ",".join(BACKENDS) + "}", required=True,
                                 parser_class=Parser, help="The translation model family.")
     for name, help_text in BACKENDS.items():
-        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp = sub.add_parser(name, help=help_text, description=help_text, run_file=False)
         _add_backend_arguments(name, sp)
         add_common_arguments(sp, suppress=True)
         add_arguments(sp, JobConfig, positionals=True)
@@ -59,17 +59,17 @@ def build_parser() -> Parser:
 
 def _add_backend_arguments(name: str, sp: argparse.ArgumentParser) -> None:
     """Backend flags need the class; importing it is cheap unless the user asked for --help of another."""
-    from l2l.translators.base import REGISTRY
+    from l2l.translate.translators.base import REGISTRY
 
     if not REGISTRY:
-        import l2l.translators  # noqa: F401 - registers the backends
+        import l2l.translate.translators  # noqa: F401 - registers the backends
     REGISTRY[name].add_arguments(sp)
 
 
 def main(argv: list[str] | None = None) -> int:
     from l2l.config import from_args
     from l2l.modeling import device_for
-    from l2l.translators import get
+    from l2l.translate.translators import get
 
     args = build_parser().parse_args(argv)
     options = from_args(TranslatorOptions, args, device=device_for(args.cpu))  # validates the engine flags
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     translator = get(args.backend)(options)  # checks the backend's own options and engine
     if workers.workers > 1:
         return run_workers(workers, args.backend, options, job_config, script=__file__)
-    from l2l.translate_job import TranslationJob
+    from l2l.translate.job import TranslationJob
 
     job = TranslationJob(job_config, translator)
     job.run(job.prepare())

@@ -31,7 +31,7 @@ def questions(n: int) -> list[str]:
 
 
 def run(model: str, engine: str, compute_type: str | None, texts: list[str], batch_size: int) -> tuple[float, list]:
-    from l2l.translators import TranslatorOptions, get
+    from l2l.translate.translators import TranslatorOptions, get
 
     tr = get("llm")(TranslatorOptions(model_name=model, engine=engine, ct2_compute_type=compute_type, device="cpu"))
     tr.load()  # load (and convert once) outside the timed part

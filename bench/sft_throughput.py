@@ -38,7 +38,7 @@ def build_model(folder: Path, texts: list[str]) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from threads.templates import load
+    from l2l.templates import load
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
     bpe = Tokenizer(models.BPE())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from threads.build import Fields, oasst_threads  # noqa: E402
+from l2l.shapes import Fields, oasst_threads  # noqa: E402
 
 
 def synthetic_oasst(n_messages: int, seed: int = 0) -> list[dict]:

@@ -166,8 +166,8 @@ def naive(model_dir: Path, rows: list[dict], fields: list[str], batch_size: int,
 
 def ours(model_dir: Path, data: Path, work: Path, batch_size: int, engine: str = "transformers",
          max_batch_tokens: int | None = None, device: str = "cpu") -> tuple[float, dict]:
-    from l2l.translate_job import JobConfig, TranslationJob
-    from l2l.translators import TranslatorOptions, get
+    from l2l.translate.job import JobConfig, TranslationJob
+    from l2l.translate.translators import TranslatorOptions, get
 
     translator = get("opus")(TranslatorOptions(model_name=str(model_dir), device=device, engine=engine))
     job = TranslationJob(JobConfig(dataset=str(data), target_lang="nl",

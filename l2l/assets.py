@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .cli import Parser, UsageError, log, run
+from l2l.cli import Parser, UsageError, log, run
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -42,7 +42,7 @@ def smollm2(output: Path | None = None) -> Path:
     gguf = smollm2_gguf()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .modeling import quiet_transformers
+    from l2l.modeling import quiet_transformers
 
     quiet_transformers()
     log(f"converting {gguf.name} to a Hugging Face folder (once): {folder}")
@@ -51,7 +51,7 @@ def smollm2(output: Path | None = None) -> Path:
     model.hf_quantizer = None  # a GGUF-loaded model refuses to save until it forgets where it came from
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    from .io import replace_dir, temp_dir_beside
+    from l2l.io import replace_dir, temp_dir_beside
 
     tmp = temp_dir_beside(folder)
     try:

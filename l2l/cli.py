@@ -28,12 +28,43 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (usage stays available through --help) and no abbreviated flags
     (`--work 2` is an error, not `--workers 2`)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, run_file: bool = True, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+        self.run_file = run_file
+        self.run_file_ignores: tuple[str, ...] = ()  # recorded settings that are not flags (l2l.config)
+        from l2l.config import CONFIG_HELP
+
+        if run_file:
+            self.add_argument("--config", metavar="FILE", help=CONFIG_HELP)
+        else:  # a sub-command: the top parser reads the file; the flag is only accepted here too
+            self.add_argument("--config", metavar="FILE", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """--config FILE first: its values become the defaults, then the command line is parsed over them."""
+        argv = sys.argv[1:] if args is None else list(args)
+        path = _run_file_path(argv) if self.run_file else None
+        if path is not None:
+            from l2l.config import apply_run_file, read_run_file
+
+            argv = apply_run_file(self, read_run_file(path), path, argv, ignore=self.run_file_ignores)
+        return super().parse_known_args(argv, namespace)
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _run_file_path(argv: list[str]) -> str | None:
+    for i, a in enumerate(argv):
+        if a == "--":
+            return None
+        if a == "--config":
+            if i + 1 >= len(argv):
+                raise UsageError("--config needs a file")
+            return argv[i + 1]
+        if a.startswith("--config="):
+            return a.split("=", 1)[1]
+    return None
 
 
 def log(msg: str) -> None:
@@ -114,7 +145,7 @@ def first_line(e: BaseException) -> str:
 
 def add_hub_args(parser: argparse.ArgumentParser) -> None:
     """--push_to_hub and --private (l2l.config.HubOptions)."""
-    from .config import HubOptions, add_arguments
+    from l2l.config import HubOptions, add_arguments
 
     add_arguments(parser, HubOptions)
 

@@ -27,11 +27,16 @@ _MISSING = dataclasses.MISSING
 
 def option(default: Any = _MISSING, help: str = "", *, flag: str | None = None, type: Callable | None = None,
            choices: list | None = None, positional: bool = False, exclusive: str | None = None,
-           show_default: bool = True, metavar: str | None = None) -> Any:
-    """A dataclass field that is also a command-line flag (or a positional argument)."""
+           show_default: bool = True, metavar: str | None = None, resumable: bool = False,
+           card: bool = False, nargs: str | None = None, append: bool = False) -> Any:
+    """A dataclass field that is also a command-line flag (or a positional argument).
+    resumable: a resumed training run may change it (where things go, how often it logs or saves, how long it
+    runs); card: the model card lists it among the hyperparameters. nargs: argparse's ("?" or "+"); append: a
+    repeatable flag collecting a list (default None)."""
     meta = {"help": help, "flag": flag, "type": type, "choices": choices, "positional": positional,
-            "exclusive": exclusive, "show_default": show_default, "metavar": metavar}
-    if positional or default is _MISSING:
+            "exclusive": exclusive, "show_default": show_default, "metavar": metavar, "resumable": resumable,
+            "card": card, "nargs": nargs, "append": append}
+    if default is _MISSING:
         return dataclasses.field(metadata={_KEY: meta})
     return dataclasses.field(default=default, metadata={_KEY: meta})
 
@@ -53,6 +58,23 @@ def flag_fields(cls: type, positionals: bool | None = None):
             yield f, meta
 
 
+def names_where(cls: type, key: str) -> tuple[str, ...]:
+    """The names of a config class's flags (nested ones included) whose option() sets `key` (resumable, card)."""
+    return tuple(f.name for f, meta in flag_fields(cls) if meta.get(key))
+
+
+def unflagged(cls: type) -> tuple[str, ...]:
+    """A config class's fields that are not flags (the caller sets them), nested configs included."""
+    out: list[str] = []
+    for f in dataclasses.fields(cls):
+        meta = f.metadata.get(_KEY)
+        if meta is None:
+            out.append(f.name)
+        elif "nested" in meta:
+            out += unflagged(meta["nested"])
+    return tuple(out)
+
+
 def flag_name(f: dataclasses.Field, meta: dict) -> str:
     return meta["flag"] or f"--{f.name}"
 
@@ -66,7 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, positionals: bo
         if f.name in exclude:
             continue
         if meta["positional"]:
-            parser.add_argument(f.name, help=meta["help"], metavar=meta["metavar"])
+            extra = {"nargs": meta["nargs"]} if meta["nargs"] else {}
+            if f.default is not _MISSING:
+                extra["default"] = f.default
+            parser.add_argument(f.name, help=meta["help"], metavar=meta["metavar"], **extra)
             continue
         target = parser
         if meta["exclusive"]:
@@ -76,15 +101,30 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, positionals: bo
         target.add_argument(flag_name(f, meta), dest=f.name, help=_help(f, meta), **_kwargs(f, meta, suppress))
 
 
+def add_field_argument(parser: argparse.ArgumentParser, cls: type, name: str, **changes: Any) -> None:
+    """Declare one field's flag, with what a caller changes (default, choices, help, type, required): a
+    translation backend's own default model size, say. The flag, its dest and its type stay the field's."""
+    f, meta = next((f, m) for f, m in flag_fields(cls, positionals=False) if f.name == name)
+    kw = {**_kwargs(f, meta, False), "help": _help(f, meta), **changes}
+    if "choices" in changes:
+        kw["metavar"] = "{" + ",".join(map(str, changes["choices"])) + "}"
+    parser.add_argument(flag_name(f, meta), dest=f.name, **kw)
+
+
 def _kwargs(f: dataclasses.Field, meta: dict, suppress: bool) -> dict:
     if f.default is _MISSING:  # a flag without a default must be given
         return {"required": True, "type": meta["type"] or str, "metavar": meta["metavar"]}
     default = argparse.SUPPRESS if suppress else f.default
     if f.default is False and meta["type"] is None:
         return {"action": "store_true", "default": default}
+    if meta["append"]:
+        return {"action": "append", "default": default, "metavar": meta["metavar"] or "FILE",
+                **({"type": meta["type"]} if meta["type"] else {})}
     kw = {"default": default, "metavar": meta["metavar"] or flag_name(f, meta).lstrip("-").upper()}
     if meta["type"] is not None:
         kw["type"] = meta["type"]
+    if meta["nargs"]:
+        kw["nargs"] = meta["nargs"]
     if meta["choices"] is not None:
         kw["choices"] = meta["choices"]
         kw["metavar"] = meta["metavar"] or "{" + ",".join(map(str, meta["choices"])) + "}"
@@ -145,5 +185,137 @@ class HubOptions:
     """Pushing the output to the Hugging Face Hub: never without --push_to_hub."""
 
     push_to_hub: bool = option(False, "Push the output to the Hugging Face Hub (the output is then a repo id). "
-                                      "Nothing is pushed without this flag. Uses HF_TOKEN from the environment.")
-    private: bool = option(False, "Create the Hub repository as private.")
+                                      "Nothing is pushed without this flag. Uses HF_TOKEN from the environment.",
+                               resumable=True)
+    private: bool = option(False, "Create the Hub repository as private.", resumable=True)
+
+
+# ------------------------------------------------------------------------------------------------ run files
+CONFIG_HELP = ("A run file (YAML or JSON) setting any flag of this command, keys named as the flags without their "
+               "dashes (lora_r: 8, noquant: true; positionals by their names); flags on the command line win.")
+
+
+def read_run_file(path: str) -> dict:
+    """A run file's settings: a YAML or JSON mapping of flag names to values (a training run's
+    l2l_training_settings.json reads as one)."""
+    from pathlib import Path
+
+    from l2l.cli import UsageError, first_line
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        text = file.read_text(encoding="utf-8")
+        if file.suffix.lower() == ".json":
+            import json
+
+            values = json.loads(text)
+        else:
+            import yaml
+
+            values = yaml.safe_load(text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise UsageError(f"--config {path}: not a YAML or JSON file ({first_line(e)})") from e
+    except Exception as e:  # yaml.YAMLError and its kinds
+        raise UsageError(f"--config {path}: not a YAML or JSON file ({first_line(e)})") from e
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path}: expected a mapping of flag names to values, got a {type(values).__name__}")
+    return values
+
+
+def _actions_by_key(parser: argparse.ArgumentParser) -> tuple[dict, argparse._SubParsersAction | None]:
+    """{key: action} for a parser's own flags and positionals (keys: flag names without dashes, and dests)."""
+    keys, sub = {}, None
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action
+            continue
+        if isinstance(action, argparse._HelpAction) or action.dest == "config":
+            continue
+        shown = [action.metavar] if not action.option_strings and isinstance(action.metavar, str) else []
+        for name in [s.lstrip("-") for s in action.option_strings] + [action.dest] + shown:
+            keys.setdefault(name, action)
+    return keys, sub
+
+
+def _value(action: argparse.Action, key: str, value: Any, path: str) -> Any:
+    """A run file's value for one flag, converted and checked as the command line's would be."""
+    from l2l.cli import UsageError
+
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise UsageError(f"--config {path}: {key} is a switch: expected true or false, got {value!r}")
+        return value
+    if value is None:
+        return None
+    if isinstance(value, list) and (action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)):
+        return [_value(_Single(action), key, v, path) for v in value]
+    convert = action.type or str
+    try:
+        out = convert(value if isinstance(value, str) else str(value).lower() if isinstance(value, bool)
+                      else str(value))
+    except (argparse.ArgumentTypeError, TypeError, ValueError) as e:
+        raise UsageError(f"--config {path}: {key}: {e}") from e
+    if action.choices is not None and out not in action.choices:
+        raise UsageError(f"--config {path}: {key}: {out!r} is not one of {', '.join(map(str, action.choices))}")
+    return out
+
+
+class _Single:
+    """One item of a list-valued flag: the flag's type and choices."""
+
+    def __init__(self, action: argparse.Action):
+        self.type, self.choices = action.type, action.choices
+
+
+def _given_on_command_line(action: argparse.Action, argv: list[str]) -> bool:
+    return any(a == s or a.startswith(s + "=") for a in argv for s in action.option_strings)
+
+
+def apply_run_file(parser: argparse.ArgumentParser, values: dict, path: str, argv: list[str],
+                   ignore: tuple[str, ...] = ()) -> list[str]:
+    """Make a run file's values the parser's defaults (a positional it sets becomes optional), so that the
+    command line still wins. A sub-command named in the file is put in front of argv when argv names none.
+    Keys no flag takes are an error, except `ignore` (settings a run records that are not flags)."""
+    from l2l.cli import UsageError
+
+    values = dict(values)
+    script = values.pop("script", None)  # a recipe may say which command it is for
+    if script is not None and str(script) != parser.prog.split()[-1]:
+        raise UsageError(f"--config {path} is a run file for {script}, not {parser.prog.split()[-1]}")
+    keys, sub = _actions_by_key(parser)
+    sub_keys: dict = {}
+    if sub is not None:
+        chosen = next((a for a in argv if a in sub.choices), None) or values.get(sub.dest)
+        if chosen is not None and chosen not in sub.choices:
+            raise UsageError(f"--config {path}: {sub.dest} {chosen!r} is not one of {', '.join(sub.choices)}")
+        if chosen is not None:
+            if not any(a in sub.choices for a in argv):
+                argv = [chosen, *argv]
+            sub_keys, _ = _actions_by_key(sub.choices[chosen])
+    unknown = [k for k in values if k not in keys and k not in sub_keys and k not in ignore
+               and not (sub is not None and k == sub.dest)]
+    if unknown:
+        raise UsageError(f"--config {path}: no flag --{unknown[0]} in this command (see --help)")
+    chosen_parser = sub.choices[chosen] if sub_keys else None
+    given = [a for a in [*keys.values(), *sub_keys.values()] if _given_on_command_line(a, argv)]
+    for key, value in values.items():
+        action = keys.get(key)
+        if action is None or action.default is argparse.SUPPRESS:
+            action = sub_keys.get(key, action)
+        if action is None or action in given:
+            continue
+        if any(_exclusive_with(q, action, other) for q in (parser, chosen_parser) if q for other in given):
+            continue  # the command line chose another flag of the same group
+        action.default = _value(action, key, value, path)
+        action.required = False
+        if not action.option_strings and action.nargs is None:
+            action.nargs = "?"
+    return argv
+
+
+def _exclusive_with(parser: argparse.ArgumentParser, a: argparse.Action, b: argparse.Action) -> bool:
+    return any(a in g._group_actions and b in g._group_actions for g in parser._mutually_exclusive_groups)

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .cli import UsageError
+from l2l.cli import UsageError
+from l2l.shapes import resolve_text_fields, turn_text_key
 
 _BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv", ".arrow": "arrow",
              ".tsv": "csv"}
@@ -123,55 +124,6 @@ def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, Any]]:
             yield n, json.loads(line)
         except json.JSONDecodeError as e:
             raise UsageError(f"{what} {path}, line {n}: not JSON ({e.msg})") from e
-
-
-CONVERSATION_TEXT_KEYS = ("value", "content", "text")
-CONVERSATION_ROLE_KEYS = ("from", "role")
-
-
-def is_conversation(value: Any) -> bool:
-    """A list of turns: dicts holding a text under value/content/text."""
-    return isinstance(value, list) and all(
-        isinstance(t, dict) and any(k in t for k in CONVERSATION_TEXT_KEYS) for t in value)
-
-
-def turn_text_key(turn: dict) -> str | None:
-    return next((k for k in CONVERSATION_TEXT_KEYS if k in turn), None)
-
-
-# Auto-detection, first match wins: (required columns, text fields).
-KNOWN_FORMATS = [
-    ("oasst", {"text", "message_id", "parent_id"}, ["text"]),
-    ("alpaca", {"instruction", "output"}, ["instruction", "input", "output"]),
-    ("dolly", {"instruction", "response"}, ["instruction", "context", "response"]),
-    ("sharegpt", {"conversations"}, ["conversations"]),
-    ("messages", {"messages"}, ["messages"]),
-    ("preference", {"prompt", "chosen", "rejected"}, ["prompt", "chosen", "rejected"]),
-    ("text", {"text"}, ["text"]),
-]
-
-
-def detect_format(columns: list[str]) -> tuple[str, list[str]] | None:
-    cols = set(columns)
-    for name, required, fields in KNOWN_FORMATS:
-        if required <= cols:
-            return name, [f for f in fields if f in cols]
-    return None
-
-
-def resolve_text_fields(columns: list[str], requested: str | None, dataset: str) -> list[str]:
-    """The columns to translate: the user's comma-separated list, checked, or the detected format's."""
-    if requested:
-        fields = [f.strip() for f in requested.split(",") if f.strip()]
-        missing = [f for f in fields if f not in columns]
-        if missing:
-            raise UsageError(f"dataset {dataset} has no column {missing[0]!r} (columns: {', '.join(columns)})")
-        return fields
-    found = detect_format(columns)
-    if found is None:
-        raise UsageError(f"cannot tell which columns of {dataset} to translate (columns: {', '.join(columns)}); "
-                         "name them with --base_dataset_text_field, e.g. instruction,input,output")
-    return found[1]
 
 
 def read_lines(path: str, what: str = "the text file") -> list[str]:

@@ -19,7 +19,7 @@ class Embedder:
     def __init__(self, name: str, device: str = "cpu", batch_size: int = 64, trust_remote_code: bool = False):
         from transformers import AutoModel
 
-        from .modeling import load_model, load_tokenizer
+        from l2l.modeling import load_model, load_tokenizer
 
         self.tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
         self.model = load_model(AutoModel, name, device=device, trust_remote_code=trust_remote_code)

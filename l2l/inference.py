@@ -7,16 +7,25 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import ModelLoadError, ModelNotFound, UsageError, first_line, log
+from l2l.cli import ModelLoadError, ModelNotFound, UsageError, first_line, log, positive_int
+from l2l.config import option
 
 
 @dataclass
 class GenerationOptions:
-    max_new_tokens: int = 512
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.0
-    seed: int | None = None
+    """How answers are generated (run_inference.py's flags; evaluate_model.py and generate_synthetic.py set their
+    own values)."""
+
+    max_new_tokens: int = option(512, "Most tokens generated per answer.", type=positive_int)
+    temperature: float = option(0.7, "0 for greedy decoding.", type=float)
+    top_p: float = option(0.9, "Nucleus sampling: the smallest set of tokens holding this much probability.",
+                          type=float)
+    repetition_penalty: float = option(1.0, "Above 1 discourages repeating tokens.", type=float)
+    seed: int | None = option(None, "Make sampling reproducible.", type=int)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.top_p <= 1:
+            raise UsageError("--top_p must be in (0, 1]")
 
     def kwargs(self) -> dict:
         if self.temperature <= 0:
@@ -44,7 +53,7 @@ def adapter_base(model_name: str) -> str | None:
 def adapter_tokenizer(model_name: str, base: str | None, trust_remote_code: bool = False):
     """The tokenizer saved with an adapter (it carries the chat template it was trained with), else its base
     model's; a full model's own."""
-    from .modeling import load_tokenizer
+    from l2l.modeling import load_tokenizer
 
     try:
         return load_tokenizer(model_name, trust_remote_code=trust_remote_code)
@@ -73,9 +82,8 @@ class ChatModel:
                  base_model: str | None = None, trust_remote_code: bool = False, chat_template: str | None = None):
         import transformers
 
-        from threads import templates
-
-        from .modeling import device_for, load_model
+        from l2l import templates
+        from l2l.modeling import device_for, load_model
 
         self.device = device_for(cpu)
         base = base_model or adapter_base(model_name)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cli import UsageError, first_line, log
+from l2l.cli import UsageError, first_line, log
 
 
 def _ordinary_mode(folder: bool) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from langcodes import Language, closest_supported_match
 
-from .cli import UsageError
+from l2l.cli import UsageError
 
 # Codes CLDR does not relate to the individual languages some models use.
 _ALIASES = {"ps": "pbt-Arab", "pus": "pbt-Arab"}

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from .cli import ModelLoadError, UsageError, log
+from l2l.cli import ModelLoadError, UsageError, log
 
 CONVERTER_VERSION = "0.3.36"  # llama-cpp-python release whose vendored llama.cpp converts (tested)
 SCRIPT = "convert_hf_to_gguf.py"
@@ -49,12 +49,12 @@ def find_converter(llama_cpp: str | None = None) -> Path:
             flag = "--llama_cpp" if llama_cpp else "$LLAMA_CPP_DIR"
             raise UsageError(f"{flag} {given}: no {SCRIPT} there (give the root of a llama.cpp checkout)")
         return folder
-    from .assets import cache_dir
+    from l2l.assets import cache_dir
 
     ver = runtime_version() or CONVERTER_VERSION
     folder = cache_dir() / f"llama.cpp-from-llama-cpp-python-{ver}"
     if not (folder / SCRIPT).is_file():
-        from .io import exclusive
+        from l2l.io import exclusive
 
         with exclusive(folder.parent / f".{folder.name}.lock"):  # one fetch when several exports start at once
             if not (folder / SCRIPT).is_file():

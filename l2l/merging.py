@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import UsageError
+from l2l.cli import UsageError
 
 
 def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "cpu", dtype=None,
                 trust_remote_code: bool = False) -> str:
     """Merge `adapter` into `base` (default: the base named in its config) and save it in `folder`; the base."""
-    from .inference import adapter_base, adapter_tokenizer, attach_adapter
+    from l2l.inference import adapter_base, adapter_tokenizer, attach_adapter
 
     base = base or adapter_base(adapter)
     if base is None:
         raise UsageError(f"{adapter} is not a LoRA adapter (no adapter_config.json)")
     import transformers
 
-    from .modeling import load_model
+    from l2l.modeling import load_model
 
     model = load_model(transformers.AutoModelForCausalLM, base, device=device, dtype=dtype,
                        trust_remote_code=trust_remote_code)  # never quantized: merging needs real weights
@@ -26,7 +26,7 @@ def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "
     tokenizer = adapter_tokenizer(adapter, base, trust_remote_code)
     merged.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
-    from .vocab import MARKER
+    from l2l.vocab import MARKER
 
     marker = Path(base) / MARKER
     if marker.is_file():  # an extended vocabulary: the merged model is extended the same way

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import ModelLoadError, ModelNotFound, first_line
+from l2l.cli import ModelLoadError, ModelNotFound, first_line
 
 _NOT_FOUND = {"HFValidationError", "LocalEntryNotFoundError", "RepositoryNotFoundError", "EntryNotFoundError",
               "RevisionNotFoundError"}

@@ -16,7 +16,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from .cli import UsageError
+from l2l.cli import UsageError
 
 MARKER = "l2l_vocab_extension.json"
 _FIRST_SYMBOL = 0xF0000  # Supplementary Private Use Area A: one symbol per base piece, never in real text

@@ -149,7 +149,7 @@ def test_evaluate_model_against_direct_computation(tmp_path, models):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from threads.templates import load
+    from l2l.templates import load
 
     template = load("chatml")
     tok = AutoTokenizer.from_pretrained(models["chat"])
@@ -215,7 +215,7 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from threads.templates import load
+    from l2l.templates import load
 
     pt = write_jsonl(tmp_path / "pt.jsonl", [{"instruction": f"Pergunta {i}?", "output": f"Resposta número {i}."}
                                              for i in range(3)])

@@ -9,7 +9,7 @@ import pytest
 from conftest import load_records, oasst_rows, run_cli, run_main
 
 ctranslate2 = pytest.importorskip("ctranslate2")
-from l2l.translators.ct2 import COMPUTE_TYPES  # noqa: E402
+from l2l.translate.translators.ct2 import COMPUTE_TYPES  # noqa: E402
 
 
 def translate_and_combine(tmp_path, name, *args):
@@ -83,8 +83,8 @@ def test_engine_flag_conflicts_fail_cleanly(tmp_path, models, data):
 
 
 def test_token_budget_batches(tmp_path, models, data):
-    from l2l.pieces import PieceTranslator
-    from l2l.translators import TranslatorOptions, get
+    from l2l.translate.pieces import PieceTranslator
+    from l2l.translate.translators import TranslatorOptions, get
 
     translator = get("m2m")(TranslatorOptions(model_name=str(models["m2m"])))
     pieces = PieceTranslator(translator, "nl", max_batch_tokens=40)
@@ -123,7 +123,7 @@ def test_workers_split_one_command(tmp_path, models, data):
 
 
 def test_cpu_workers_share_the_cores():
-    from l2l import workers as script
+    from l2l.translate import workers as script
 
     assert script.worker_threads(4, 16, {}, on_gpus=False) == 4
     assert script.worker_threads(4, 2, {}, on_gpus=False) == 1
@@ -136,9 +136,9 @@ def test_worker_command_is_built_from_the_parsed_settings(tmp_path):
     shard, and no worker flags; abbreviated flags are refused instead of being read as another flag."""
     import translate as script
     from l2l.config import from_args
-    from l2l.translate_job import JobConfig
-    from l2l.translators.base import TranslatorOptions
-    from l2l.workers import worker_command
+    from l2l.translate.job import JobConfig
+    from l2l.translate.translators.base import TranslatorOptions
+    from l2l.translate.workers import worker_command
 
     argv = ["--batch_size=7", "opus", "--model_name", "m/{src}-{tgt}", "pt", str(tmp_path / "ck"), "--workers=3",
             "--engine", "ctranslate2", "--keep_source", "--source_lang", "en"]
@@ -157,7 +157,7 @@ def test_worker_command_is_built_from_the_parsed_settings(tmp_path):
 def test_marian_tokens_for_ctranslate2_equal_the_tokenizers(models):
     """The SentencePiece shortcut gives exactly the tokens the Marian tokenizer gives, special text included."""
     from l2l.modeling import load_tokenizer
-    from l2l.translators.ct2 import source_tokens
+    from l2l.translate.translators.ct2 import source_tokens
 
     tok = load_tokenizer(str(models["marian"]))
     texts = [r["text"] for r in oasst_rows()] + ["  Spaces  around. ", "A </s> inside.", ">>fr<< Bonjour.", "", "x<y"]

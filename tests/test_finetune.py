@@ -86,7 +86,7 @@ def test_answers_only_loss_masks_prompts(models):
     from transformers import AutoTokenizer
     from trl.data_utils import apply_chat_template  # noqa: F401 - trl is importable
 
-    from threads import templates
+    from l2l import templates
 
     tok = AutoTokenizer.from_pretrained(models["chat"])
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "Vraag"},
@@ -167,7 +167,7 @@ def test_pad_token_is_never_a_word(tmp_path, models):
     """A tokenizer without a pad token gets a reserved padding token, else its end token: never a word."""
     from transformers import AutoTokenizer
 
-    from l2l.training import load_tokenizer_for_training
+    from l2l.train.loading import load_tokenizer_for_training
 
     tok = AutoTokenizer.from_pretrained(models["chat"])
     tok.pad_token = None

@@ -24,7 +24,7 @@ def adapter(tmp_path_factory, models):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from threads.templates import load
+    from l2l.templates import load
 
     folder = tmp_path_factory.mktemp("adapter") / "tuned"
     torch.manual_seed(3)

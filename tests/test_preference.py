@@ -7,8 +7,8 @@ import json
 import pytest
 from conftest import load_records, run_cli, run_main, write_jsonl
 
-from threads.build import Fields
-from threads.preference import fit_prompt, oasst_pairs
+from l2l.shapes import Fields
+from l2l.threads.preference import fit_prompt, oasst_pairs
 
 
 def msg(mid, parent, role, text, rank=None, **extra):

@@ -28,7 +28,7 @@ def parsers():
     import run_inference
     import translate
     from l2l import assets
-    from l2l.preference_training import build_parser as preference
+    from l2l.train.preference import build_parser as preference
     from threads.__main__ import build_parser as threads
 
     return {"translate.py": translate.build_parser, "combine_checkpoints.py": combine_checkpoints.build_parser,

@@ -7,7 +7,7 @@ import random
 import pytest
 from conftest import CODE_ANSWER
 
-from l2l.segment import Segmenter, fragments, join, restore, sentences, structure
+from l2l.translate.segment import Segmenter, fragments, join, restore, sentences, structure
 
 
 def identity(pieces):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from conftest import load_records, run_cli, write_jsonl
 
-from threads import templates
-from threads.build import Fields, conversations, oasst_threads
-from threads.make import ThreadOptions, build_threads
+from l2l import templates
+from l2l.shapes import Fields, conversations, oasst_threads
+from l2l.threads.make import ThreadOptions, build_threads
 
 
 def msg(mid, parent, role, text, rank=None, **extra):

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, write_jsonl
 
-from l2l import checkpoints
 from l2l.cli import Parser, UsageError
 from l2l.config import add_arguments, from_args, nested, option, to_argv
-from l2l.pieces import PieceTranslator
-from l2l.translate_job import JobConfig, TranslationJob
-from l2l.translators.base import Translator, TranslatorOptions
+from l2l.translate import checkpoints
+from l2l.translate.job import JobConfig, TranslationJob
+from l2l.translate.pieces import PieceTranslator
+from l2l.translate.translators.base import Translator, TranslatorOptions
 
 
 # ------------------------------------------------------------------------------------------ settings
@@ -198,7 +198,7 @@ def test_checkpoint_chunks_round_trip_and_refuse_corruption(tmp_path):
 
 # ---------------------------------------------------------------------------------------- training settings
 def test_training_settings_are_recorded_and_checked_on_resume(tmp_path):
-    from l2l.train_config import SETTINGS_FILE, SFTOptions, check_checkpoints, flat_settings, record_checkpoints
+    from l2l.train.config import SETTINGS_FILE, SFTOptions, check_checkpoints, flat_settings, record_checkpoints
 
     def prepare_checkpoints(cfg, settings):
         check_checkpoints(cfg, settings)
@@ -243,12 +243,29 @@ def test_no_function_over_60_lines_and_no_class_over_200():
     assert too_long == []
 
 
-def test_the_package_does_not_import_from_scripts():
-    """l2l/ is below everything: it never imports threads.__main__ or a top-level script."""
-    scripts = {p.stem for p in ROOT.glob("*.py")} | {"threads.__main__"}
+def imported_modules(path):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (a.name for a in node.names)
+
+
+# What each layer of l2l/ may import from the package: the ground floor (l2l/*.py) no stage folder; translation
+# and thread building nothing of each other or of training; training the threads it trains on.
+LAYERS = {"l2l": (), "l2l.translate": (), "l2l.threads": (), "l2l.train": ("l2l.threads",)}
+STAGES = ("l2l.translate", "l2l.threads", "l2l.train")
+
+
+def test_the_package_imports_one_way():
+    """Nothing under l2l/ imports a script or the `threads` command; the stage folders stand on the ground floor
+    and never on each other, except training on thread building."""
+    scripts = {p.stem for p in ROOT.glob("*.py")}
     for path in sorted((ROOT / "l2l").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                assert node.module not in scripts, f"{path.relative_to(ROOT)} imports {node.module}"
-            if isinstance(node, ast.Import):
-                assert not {a.name for a in node.names} & scripts, f"{path.relative_to(ROOT)} imports a script"
+        rel = path.relative_to(ROOT)
+        layer = ".".join(rel.parts[:2]) if len(rel.parts) > 2 else "l2l"
+        for module in imported_modules(path):
+            top = module.split(".")[0]
+            assert top not in scripts and top != "threads", f"{rel} imports {module}"
+            stage = next((s for s in STAGES if module == s or module.startswith(s + ".")), None)
+            assert stage is None or stage == layer or stage in LAYERS[layer], f"{rel} ({layer}) imports {module}"

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
 from l2l.config import HubOptions, add_arguments, from_args, nested, option
-
-from .args import add_thread_arguments, thread_options
-from .formats import FORMATS, check_format
+from l2l.threads.args import add_thread_arguments, thread_options
+from l2l.threads.exports import FORMATS, check_format
 
 
 @dataclass
@@ -55,11 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = from_args(BuildConfig, args)
     opts = thread_options(args, cfg.dataset)
+    from l2l import templates
     from l2l.io import check_output_free, save_dataset
     from l2l.modeling import load_tokenizer
-
-    from . import templates
-    from .make import build_pairs, make, pairs_dataset
+    from l2l.threads.make import build_pairs, make, pairs_dataset
 
     if not cfg.hub.push_to_hub:
         check_output_free(cfg.output, cfg.overwrite, inputs=(cfg.dataset, opts.source_dataset, cfg.base_model))
@@ -79,14 +77,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_other_format(cfg: BuildConfig, opts) -> int:
     """Threads or pairs as JSONL files in another trainer's shape (no tokenizer needed unless counting)."""
-    from .formats import write_files
-    from .make import build_pairs, build_threads
+    from l2l.threads.exports import write_files
+    from l2l.threads.make import build_pairs, build_threads
 
     counter = None
     if cfg.max_prompt_length:
+        from l2l import templates
         from l2l.modeling import load_tokenizer
-
-        from . import templates
 
         tokenizer = load_tokenizer(cfg.base_model, trust_remote_code=cfg.trust_remote_code)
         counter = templates.prompt_counter(tokenizer, templates.load(opts.template, tokenizer))

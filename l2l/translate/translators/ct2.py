@@ -11,12 +11,12 @@ import hashlib
 import os
 from pathlib import Path
 
-from ..cli import ModelLoadError, ModelNotFound, UsageError, first_line, log
-from .base import COMPUTE_TYPES  # noqa: F401 - one list, declared with the flag
+from l2l.cli import ModelLoadError, ModelNotFound, UsageError, first_line, log
+from l2l.translate.translators.base import COMPUTE_TYPES  # noqa: F401 - one list, declared with the flag
 
 
 def cache_root() -> Path:
-    from ..assets import cache_dir
+    from l2l.assets import cache_dir
 
     return cache_dir() / "ct2"
 
@@ -38,7 +38,7 @@ def converted(model_id: str, compute_type: str = "float32", trust_remote_code: b
     out = cache_root() / f"{slug}-{compute_type}"
     if (out / "model.bin").exists():
         return out
-    from ..io import exclusive
+    from l2l.io import exclusive
 
     with exclusive(out.with_name(f".{out.name}.lock")):  # --workers: one converts, the others wait for it
         if not (out / "model.bin").exists():
@@ -47,8 +47,8 @@ def converted(model_id: str, compute_type: str = "float32", trust_remote_code: b
 
 
 def _convert(converter_class, model_id: str, compute_type: str, trust_remote_code: bool, out: Path) -> None:
-    from ..io import replace_dir, temp_dir_beside
-    from ..modeling import quiet_transformers
+    from l2l.io import replace_dir, temp_dir_beside
+    from l2l.modeling import quiet_transformers
 
     quiet_transformers()
     _compat()
@@ -62,7 +62,7 @@ def _convert(converter_class, model_id: str, compute_type: str, trust_remote_cod
     except Exception as e:
         import shutil
 
-        from ..modeling import load_error
+        from l2l.modeling import load_error
 
         shutil.rmtree(tmp, ignore_errors=True)
         missing = load_error("model", model_id, e)

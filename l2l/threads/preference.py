@@ -11,9 +11,7 @@ messages) so trl applies the chat template, end-of-turn token included, to both 
 from __future__ import annotations
 
 from l2l.cli import UsageError
-from l2l.data import is_conversation
-
-from .build import ROLE_MAP, Fields, _rank, _usable, index_tree
+from l2l.shapes import ROLE_MAP, Fields, index_tree, is_conversation, is_usable, rank_of
 
 PREFERENCE_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -46,22 +44,22 @@ def _history(rows: list[dict], pos: int, by_id: dict, f: Fields, text_field: str
 def oasst_pairs(rows: list[dict], f: Fields, text_field: str | None = None) -> list[dict]:
     text_field = text_field or f.text
     _, children = index_tree(rows, f)
-    by_id = {row[f.id]: pos for pos, row in enumerate(rows) if _usable(row)}
+    by_id = {row[f.id]: pos for pos, row in enumerate(rows) if is_usable(row)}
     pairs = []
     for pos, row in enumerate(rows):
-        if not _usable(row) or ROLE_MAP.get(row.get(f.role)) != "user":
+        if not is_usable(row) or ROLE_MAP.get(row.get(f.role)) != "user":
             continue
         replies = [c for c in children.get(row[f.id], ())
-                   if ROLE_MAP.get(rows[c].get(f.role)) == "assistant" and _rank(rows[c].get(f.rank)) != float("inf")
+                   if ROLE_MAP.get(rows[c].get(f.role)) == "assistant" and rank_of(rows[c].get(f.rank)) != float("inf")
                    and isinstance(rows[c].get(text_field), str)]
         if len(replies) < 2:
             continue
-        best = min(replies, key=lambda c: (_rank(rows[c].get(f.rank)), c))
+        best = min(replies, key=lambda c: (rank_of(rows[c].get(f.rank)), c))
         history = _history(rows, pos, by_id, f, text_field)
         if history is None:
             continue
         for c in replies:
-            if c == best or _rank(rows[c].get(f.rank)) == _rank(rows[best].get(f.rank)):
+            if c == best or rank_of(rows[c].get(f.rank)) == rank_of(rows[best].get(f.rank)):
                 continue
             pairs.append({"id": f"{row[f.id]}:{rows[c][f.id]}", "prompt": history,
                           "chosen": [{"role": "assistant", "content": rows[best][text_field]}],

@@ -12,8 +12,8 @@ import argparse
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, positive_int
-from ..config import option
+from l2l.cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, positive_int
+from l2l.config import option
 
 REGISTRY: dict[str, type[Translator]] = {}
 
@@ -29,13 +29,13 @@ def register(cls: type[Translator]) -> type[Translator]:
 
 ENGINES = ["transformers", "ctranslate2"]
 COMPUTE_TYPES = ["int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16", "float32"]
-BACKEND_FLAGS = ("model_name", "model_size", "prompt", "system_prompt")  # declared by each backend's add_arguments
+BACKEND_FLAGS = ("model_name", "model_size", "prompt", "system_prompt")  # the backends say which they take
 
 
 @dataclass
 class TranslatorOptions:
-    """How a backend loads and runs its model. The flags here are common to every backend; the ones in
-    BACKEND_FLAGS are declared by the backends themselves (their defaults and choices differ)."""
+    """How a backend loads and runs its model. The flags here are common to every backend, except those in
+    BACKEND_FLAGS: each backend takes the ones it uses, with its own default and choices (`backend_flags`)."""
 
     quant8: bool = option(False, "Load the model in 8 bits (bitsandbytes).", exclusive="quant")
     quant4: bool = option(False, "Load the model in 4 bits NF4 (bitsandbytes).", exclusive="quant")
@@ -63,7 +63,7 @@ class TranslatorOptions:
     def __post_init__(self) -> None:
         """Engine flags that contradict each other: one line, before anything is read or written (the
         translator itself refuses an engine it does not run on)."""
-        from ..cli import UsageError
+        from l2l.cli import UsageError
 
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r}: choose from {', '.join(ENGINES)}")
@@ -84,7 +84,7 @@ class Translator:
     supports_ct2: ClassVar[bool] = False  # runs under --engine ctranslate2
 
     def __init__(self, options: TranslatorOptions):
-        from ..cli import UsageError
+        from l2l.cli import UsageError
 
         self.options = options
         if options.engine == "ctranslate2" and not self.supports_ct2:
@@ -95,8 +95,18 @@ class Translator:
 
     # --- command line -------------------------------------------------------------------------------
     @classmethod
+    def backend_flags(cls) -> dict[str, dict]:
+        """The BACKEND_FLAGS this backend takes, each with what differs from its TranslatorOptions field
+        (default, choices, help, required)."""
+        return {}
+
+    @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Backend-specific flags (model size, prompt...)."""
+        """The backend's own flags, declared from their TranslatorOptions fields."""
+        from l2l.config import add_field_argument
+
+        for name, changes in cls.backend_flags().items():
+            add_field_argument(parser, TranslatorOptions, name, **changes)
 
     # --- languages ----------------------------------------------------------------------------------
     def target_code(self, code: str) -> str:

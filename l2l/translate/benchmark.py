@@ -12,7 +12,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .cli import UsageError, first_line, log
+from l2l.cli import UsageError, first_line, log
 
 # LLaMa2lang's names (and a few more) -> (backend, size or None)
 REGISTRY_MODELS = {
@@ -52,7 +52,7 @@ def resolve_model(spec: str) -> tuple[str, str | None, str | None]:
 
 def read_parallel(path: str, n: int, start: int, seed: int | None) -> tuple[list[str], list[str]]:
     """Source and reference sentences from a TSV (source<TAB>reference) or JSONL ({source, reference}) file."""
-    from .data import read_jsonl
+    from l2l.data import read_jsonl
 
     p = Path(path)
     pairs = []
@@ -76,8 +76,8 @@ def read_parallel(path: str, n: int, start: int, seed: int | None) -> tuple[list
 
 def read_hub(dataset: str, source: str, target: str, n: int, start: int, seed: int | None):
     """FLORES+ devtest (the default): sentences aligned by id across its per-language rows."""
-    from . import languages
-    from .data import load_any
+    from l2l import languages
+    from l2l.data import load_any
 
     ds = load_any(dataset, split="devtest")["devtest"]
     src_l, tgt_l = languages.validate(source).maximize(), languages.validate(target).maximize()
@@ -161,7 +161,7 @@ def evaluate(spec: str, sources: list[str], references: list[str], source: str, 
 
     import sacrebleu
 
-    from .translators import get
+    from l2l.translate.translators import get
 
     result = Result(model=spec)
     try:
@@ -219,7 +219,7 @@ def write_outputs(results: list[Result], folder: Path, text: str, sources, refer
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write_text
+    from l2l.io import atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "results.md", text + "\n")

@@ -15,12 +15,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checkpoints, languages
-from .cli import UsageError, log, non_negative_int, positive_int
-from .config import option
-from .data import is_conversation, load_any, resolve_text_fields, turn_text_key
-from .pieces import PieceTranslator
-from .translators.base import PairUnavailable, Translator
+from l2l import languages
+from l2l.cli import UsageError, log, non_negative_int, positive_int
+from l2l.config import option
+from l2l.data import load_any
+from l2l.shapes import is_conversation, resolve_text_fields, turn_text_key
+from l2l.translate import checkpoints
+from l2l.translate.pieces import PieceTranslator
+from l2l.translate.translators.base import PairUnavailable, Translator
 
 
 @dataclass
@@ -157,7 +159,7 @@ class Plan:
 
 def plan(cfg: JobConfig, translator: Translator) -> Plan:
     """Every check that can fail on bad input, before anything is written; then what is left to do."""
-    from .io import check_apart
+    from l2l.io import check_apart
 
     folder = cfg.checkpoint_dir
     check_apart(folder, cfg.dataset)

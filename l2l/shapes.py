@@ -1,4 +1,5 @@
-"""Building conversations.
+"""What the datasets people translate and train on look like, in one place: the known formats and their text
+fields, conversation turns, roles, and OASST message trees read into conversations.
 
 OASST message trees: from every root prompter message follow the best-ranked reply (lowest rank; a missing
 rank counts as worst; ties go to the earliest in dataset order) down to a leaf. Deleted messages and messages
@@ -12,13 +13,63 @@ user, response -> assistant), ShareGPT `conversations` and `messages` conversati
 from __future__ import annotations
 
 import math
-import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from l2l.cli import UsageError
 from l2l.config import option
-from l2l.data import detect_format, is_conversation, turn_text_key
+
+CONVERSATION_TEXT_KEYS = ("value", "content", "text")
+
+
+CONVERSATION_ROLE_KEYS = ("from", "role")
+
+
+def is_conversation(value: Any) -> bool:
+    """A list of turns: dicts holding a text under value/content/text."""
+    return isinstance(value, list) and all(
+        isinstance(t, dict) and any(k in t for k in CONVERSATION_TEXT_KEYS) for t in value)
+
+
+def turn_text_key(turn: dict) -> str | None:
+    return next((k for k in CONVERSATION_TEXT_KEYS if k in turn), None)
+
+
+# Auto-detection, first match wins: (required columns, text fields).
+KNOWN_FORMATS = [
+    ("oasst", {"text", "message_id", "parent_id"}, ["text"]),
+    ("alpaca", {"instruction", "output"}, ["instruction", "input", "output"]),
+    ("dolly", {"instruction", "response"}, ["instruction", "context", "response"]),
+    ("sharegpt", {"conversations"}, ["conversations"]),
+    ("messages", {"messages"}, ["messages"]),
+    ("preference", {"prompt", "chosen", "rejected"}, ["prompt", "chosen", "rejected"]),
+    ("text", {"text"}, ["text"]),
+]
+
+
+def detect_format(columns: list[str]) -> tuple[str, list[str]] | None:
+    cols = set(columns)
+    for name, required, fields in KNOWN_FORMATS:
+        if required <= cols:
+            return name, [f for f in fields if f in cols]
+    return None
+
+
+def resolve_text_fields(columns: list[str], requested: str | None, dataset: str) -> list[str]:
+    """The columns to translate: the user's comma-separated list, checked, or the detected format's."""
+    if requested:
+        fields = [f.strip() for f in requested.split(",") if f.strip()]
+        missing = [f for f in fields if f not in columns]
+        if missing:
+            raise UsageError(f"dataset {dataset} has no column {missing[0]!r} (columns: {', '.join(columns)})")
+        return fields
+    found = detect_format(columns)
+    if found is None:
+        raise UsageError(f"cannot tell which columns of {dataset} to translate (columns: {', '.join(columns)}); "
+                         "name them with --base_dataset_text_field, e.g. instruction,input,output")
+    return found[1]
+
 
 ROLE_MAP = {"prompter": "user", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
             "bot": "assistant", "model": "assistant", "system": "system"}
@@ -35,11 +86,11 @@ class Fields:
     role: str = option("role", "Column with the author role (prompter/assistant).", flag="--base_dataset_role_field")
 
 
-def _rank(value) -> float:
+def rank_of(value) -> float:
     return math.inf if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def _usable(row: dict) -> bool:
+def is_usable(row: dict) -> bool:
     return row.get("deleted") is not True and row.get("review_result") is not False
 
 
@@ -47,7 +98,7 @@ def index_tree(rows: list[dict], f: Fields) -> tuple[list[int], dict]:
     """Roots (positions) and parent id -> child positions, in dataset order; unusable messages left out."""
     roots, children = [], defaultdict(list)
     for pos, row in enumerate(rows):
-        if not _usable(row):
+        if not is_usable(row):
             continue
         parent = row.get(f.parent)
         if parent is None or parent == "":
@@ -90,7 +141,7 @@ def oasst_threads(rows: list[dict], f: Fields, text_field: str | None = None) ->
             kids = [c for c in children.get(rows[pos][f.id], ()) if ROLE_MAP.get(rows[c].get(f.role)) == want]
             if not kids:
                 break
-            pos = min(kids, key=lambda c: (_rank(rows[c].get(f.rank)), c))
+            pos = min(kids, key=lambda c: (rank_of(rows[c].get(f.rank)), c))
         while turns and turns[-1]["role"] != "assistant":
             turns.pop()
         if turns:
@@ -165,47 +216,4 @@ def conversations(rows: list[dict], columns: list[str], f: Fields, source: bool 
         turns = row_conversation(row, fmt, fields)
         if turns:
             out.append({"id": str(row.get("id", i)), "messages": turns})
-    return out
-
-
-def with_system(threads: list[dict], prompt: str | None, origin: str) -> list[dict]:
-    return [{"id": t["id"], "origin": origin,
-             "messages": ([{"role": "system", "content": prompt}] if prompt else []) + t["messages"]}
-            for t in threads]
-
-
-def translation_pairs(rows: list[dict], columns: list[str], f: Fields) -> list[tuple[str, str, str, str]]:
-    """(source text, translation, source language, target language) from --keep_source columns."""
-    pairs = []
-    fields = [c[: -len("_source")] for c in columns if c.endswith("_source") and c[: -len("_source")] in columns]
-    for row in rows:
-        src_lang = row.get("source_lang")
-        tgt_lang = row.get("lang")
-        for field in fields:
-            a, b = row.get(f"{field}_source"), row.get(field)
-            if isinstance(a, str) and isinstance(b, str) and a.strip() and b.strip() and a != b:
-                pairs.append((a, b, src_lang, tgt_lang))
-    return pairs
-
-
-TASK_PROMPT = "Translate the following text from {source} to {target}.\n\n{text}"
-
-
-def translation_tasks(pairs, n: int, target_lang: str | None, rng: random.Random,
-                      prompt: str = TASK_PROMPT) -> list[dict]:
-    """n bilingual conversations, alternating directions: source->target and target->source."""
-    from l2l.languages import display_name
-
-    if not pairs or n <= 0:
-        return []
-    chosen = rng.sample(pairs, min(n, len(pairs)))
-    out = []
-    for i, (src, tgt, src_lang, tgt_lang) in enumerate(chosen):
-        a_name, b_name = display_name(src_lang or "en"), display_name(tgt_lang or target_lang or "und")
-        if i % 2 == 0:
-            user, answer = prompt.format(source=a_name, target=b_name, text=src), tgt
-        else:
-            user, answer = prompt.format(source=b_name, target=a_name, text=tgt), src
-        out.append({"id": f"task-{i}", "messages": [{"role": "user", "content": user},
-                                                     {"role": "assistant", "content": answer}]})
     return out

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .. import languages
-from ..cli import UsageError
-from ..modeling import load_model, load_tokenizer
-from .base import Translator, register
-from .hf import generate_capped, new_token_caps, position_limit
+from l2l import languages
+from l2l.cli import UsageError
+from l2l.modeling import load_model, load_tokenizer
+from l2l.translate.translators.base import Translator, register
+from l2l.translate.translators.hf import generate_capped, new_token_caps, position_limit
 
 DEFAULT_PROMPT = ("Translate the following text from {source_lang} into {target_lang}. Keep the formatting. "
                   "Reply with the translation only.\n\n{text}")
@@ -32,20 +32,15 @@ class ChatLLM(Translator):
             raise UsageError("--prompt must contain {text} (and may use {source_lang}, {target_lang})")
 
     @classmethod
-    def add_arguments(cls, parser):
-        if cls.sizes:
-            parser.add_argument("--model_size", default=next(iter(cls.sizes)), choices=list(cls.sizes), type=str.lower,
-                                help="Model size.")
-        parser.add_argument("--model_name", default=cls.default_model,
-                            required=cls.default_model is None and not cls.sizes,
-                            help="The chat model: a Hub id or a local folder.")
-        parser.add_argument(
-            "--prompt",
-            default=None,
-            help="User message template with {text}, {source_lang}, {target_lang} "
-            f"(default: {cls.default_prompt!r}).",
-        )
-        parser.add_argument("--system_prompt", default=None, help="Optional system message.")
+    def backend_flags(cls) -> dict[str, dict]:
+        sizes = {"model_size": {"default": next(iter(cls.sizes)), "choices": list(cls.sizes), "type": str.lower,
+                                "help": "Model size."}} if cls.sizes else {}
+        return {**sizes,
+                "model_name": {"default": cls.default_model, "required": cls.default_model is None and not cls.sizes,
+                               "help": "The chat model: a Hub id or a local folder."},
+                "prompt": {"help": "User message template with {text}, {source_lang}, {target_lang} "
+                                   f"(default: {cls.default_prompt!r})."},
+                "system_prompt": {"help": "Optional system message."}}
 
     @property
     def model_id(self) -> str:
@@ -80,7 +75,7 @@ class ChatLLM(Translator):
 
             self.tokenizer  # noqa: B018 - load it first for its errors
             if self.options.engine == "ctranslate2":
-                from .ct2 import CT2Generator
+                from l2l.translate.translators.ct2 import CT2Generator
 
                 self._model = CT2Generator(self.model_id, self.options.device, self.options.ct2_compute_type,
                                            trust_remote_code=self.options.trust_remote_code)
@@ -122,7 +117,7 @@ class ChatLLM(Translator):
 
     def _ct2_translate(self, prompts: list[str], texts: list[str]) -> list[str]:
         """The transformers path's output from CTranslate2: the same prompt tokens, caps and end tokens."""
-        from .ct2 import detokenize
+        from l2l.translate.translators.ct2 import detokenize
 
         tok = self.tokenizer
         rows = [tok.convert_ids_to_tokens(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]

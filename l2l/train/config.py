@@ -10,66 +10,62 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, UsageError, log, positive_int
-from .config import HubOptions, differences, nested, option
+from l2l.cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, UsageError, log, positive_int
+from l2l.config import HubOptions, differences, names_where, nested, option
 
 DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
 SETTINGS_FILE = "l2l_training_settings.json"
-# Settings a resumed run may change: where things go, how often it logs or saves, and how long it runs.
-RESUMABLE_CHANGES = ("tuned_model", "output_dir", "overwrite", "push_to_hub", "private", "hub_model_id", "report_to",
-                     "logging_steps", "save_steps", "eval_steps", "threads_output_name", "max_steps",
-                     "num_train_epochs", "gradient_checkpointing", "no_gradient_checkpointing", "cpu")
 
 
 @dataclass
 class TrainingConfig:
-    """Flags of finetune.py, finetune_dpo.py and finetune_orpo.py (LLaMa2lang's names and positionals)."""
+    """The flags every training script takes: finetune.py, finetune_dpo.py, finetune_orpo.py and pretrain.py
+    (LLaMa2lang's names and positionals)."""
 
     tuned_model: str = option(help="Output: a local folder for the adapter (a Hub repo id too with --push_to_hub).",
-                              positional=True)
+                              positional=True, resumable=True)
     dataset_name: str = option(help="The dataset: output of combine_checkpoints.py, a local file or a Hub id.",
-                               positional=True)
-    instruction_prompt: str = option(help="System prompt added to every thread, e.g. 'You are a generic chatbot that "
-                                          "always answers in Dutch.'", positional=True)
-    base_model: str = option(DEFAULT_BASE_MODEL, "Base model (Hub id or folder).")
+                               positional=True, card=True)
+    base_model: str = option(DEFAULT_BASE_MODEL, "Base model (Hub id or folder).", card=True)
     quant8: bool = option(False, "Load the base model in 8 bits instead of 4-bit NF4.", exclusive="quant")
     noquant: bool = option(False, "No quantization: LoRA on the full-precision model.", exclusive="quant")
-    max_seq_length: int = option(512, "Longest training sequence in tokens.", type=positive_int)
-    num_train_epochs: float = option(2.0, "Epochs.", type=float)
+    max_seq_length: int = option(512, "Longest training sequence in tokens.", type=positive_int, card=True)
+    num_train_epochs: float = option(2.0, "Epochs.", type=float, resumable=True, card=True)
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run the epochs).", type=int,
-                            show_default=False)
-    batch_size: int = option(4, "Per-device batch size.", type=positive_int)
-    gradient_accumulation_steps: int = option(1, "Batches per optimizer step.", type=positive_int)
-    learning_rate: float = option(2e-4, "Peak learning rate.", type=float)
+                            show_default=False, resumable=True, card=True)
+    batch_size: int = option(4, "Per-device batch size.", type=positive_int, card=True)
+    gradient_accumulation_steps: int = option(1, "Batches per optimizer step.", type=positive_int, card=True)
+    learning_rate: float = option(2e-4, "Peak learning rate.", type=float, card=True)
     lr_scheduler_type: str = option("cosine", "Learning-rate schedule (transformers' names: cosine, linear, "
-                                              "constant, ...).")
-    warmup_ratio: float = option(0.03, "Share of steps warming up.", type=float)
-    lora_r: int = option(16, "LoRA rank.", type=positive_int)
-    lora_alpha: int = option(32, "LoRA alpha.", type=positive_int)
-    lora_dropout: float = option(0.05, "LoRA dropout.", type=float)
+                                              "constant, ...).", card=True)
+    warmup_ratio: float = option(0.03, "Share of steps warming up.", type=float, card=True)
+    lora_r: int = option(16, "LoRA rank.", type=positive_int, card=True)
+    lora_alpha: int = option(32, "LoRA alpha.", type=positive_int, card=True)
+    lora_dropout: float = option(0.05, "LoRA dropout.", type=float, card=True)
     target_modules: str = option("all-linear", "Modules given LoRA adapters: all-linear or a comma-separated list "
-                                               "(q_proj,v_proj).")
-    threads_output_name: str | None = option(None, "Also save the training threads here (a folder).")
+                                               "(q_proj,v_proj).", card=True)
     padding: str = option("right", "Padding side.", choices=["left", "right"])
-    seed: int = option(42, "Seed for sampling, splits and training.", type=int)
+    seed: int = option(42, "Seed for sampling, splits and training.", type=int, card=True)
     eval_steps: int | None = option(None, "Evaluate the validation split every N steps (default: at each save).",
-                                    type=positive_int)
-    save_steps: int = option(100, "Checkpoint every N steps.", type=positive_int)
-    logging_steps: int = option(10, "Log the loss every N steps.", type=positive_int)
-    report_to: str = option("none", "none, tensorboard, wandb...")
+                                    type=positive_int, resumable=True)
+    save_steps: int = option(100, "Checkpoint every N steps.", type=positive_int, resumable=True)
+    logging_steps: int = option(10, "Log the loss every N steps.", type=positive_int, resumable=True)
+    report_to: str = option("none", "none, tensorboard, wandb...", resumable=True)
     output_dir: str | None = option(None, "Trainer checkpoints (default <tuned_model>-checkpoints). An interrupted "
-                                          "run resumes from here.")
+                                          "run resumes from here.", resumable=True)
     gradient_checkpointing: bool = option(False, "Trade compute for memory: recompute activations in the backward "
                                                  "pass. Default: on for 4-/8-bit training on a GPU (a 7B model's "
                                                  "QLoRA peak: 6 GiB with it, 17 without; docs/BENCHMARKS.md), off "
-                                                 "on CPU and with --noquant.", exclusive="checkpointing")
+                                                 "on CPU and with --noquant.", exclusive="checkpointing",
+                                          resumable=True)
     no_gradient_checkpointing: bool = option(False, "Keep activations (faster where memory allows).",
-                                             exclusive="checkpointing")
-    cpu: bool = option(False, CPU_HELP)
+                                             exclusive="checkpointing", resumable=True)
+    cpu: bool = option(False, CPU_HELP, resumable=True)
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
-    overwrite: bool = option(False, "Replace an existing tuned_model folder and start again (its checkpoints too).")
+    overwrite: bool = option(False, "Replace an existing tuned_model folder and start again (its checkpoints too).",
+                             resumable=True)
     hub: HubOptions = nested(HubOptions)
-    hub_model_id: str | None = option(None, "Hub repo for --push_to_hub (default: tuned_model).")
+    hub_model_id: str | None = option(None, "Hub repo for --push_to_hub (default: tuned_model).", resumable=True)
 
     def __post_init__(self) -> None:
         if self.max_steps == 0 or self.max_steps < -1:
@@ -102,8 +98,17 @@ class TrainingConfig:
         return "8-bit" if self.quant8 else "none" if self.noquant else "4-bit NF4 (QLoRA)"
 
 
-@dataclass
-class SFTOptions(TrainingConfig):
+@dataclass(kw_only=True)  # a positional after the defaults: kw_only lets the dataclass take it
+class ChatTrainingConfig(TrainingConfig):
+    """Training on conversations (SFT, DPO, ORPO): LLaMa2lang's third positional, the system prompt."""
+
+    instruction_prompt: str = option(help="System prompt added to every thread, e.g. 'You are a generic chatbot that "
+                                          "always answers in Dutch.'", positional=True, card=True)
+    threads_output_name: str | None = option(None, "Also save the training threads here (a folder).", resumable=True)
+
+
+@dataclass(kw_only=True)
+class SFTOptions(ChatTrainingConfig):
     """finetune.py's flags."""
 
     packing: bool = option(False, "Pack several threads into each sequence of --max_seq_length (no padding).")
@@ -124,7 +129,20 @@ class SFTOptions(TrainingConfig):
 
 
 @dataclass
-class PreferenceOptions(TrainingConfig):
+class PretrainOptions(TrainingConfig):
+    """pretrain.py's flags: continued pretraining on plain target-language text (no prompt, no threads)."""
+
+    text_field: str = option("text", "The dataset's text column (a .txt file is one passage a line).")
+    val_fraction: float = option(0.0, "Share of the passages held out for validation.", type=float)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UsageError(f"--val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+@dataclass(kw_only=True)
+class PreferenceOptions(ChatTrainingConfig):
     """finetune_dpo.py's and finetune_orpo.py's flags."""
 
     max_prompt_length: int = option(
@@ -144,6 +162,11 @@ class PreferenceOptions(TrainingConfig):
         super().__post_init__()
         if not self.beta > 0:
             raise UsageError(f"--beta must be positive, got {self.beta}")
+
+
+def resumable_settings(cfg: TrainingConfig) -> tuple[str, ...]:
+    """The settings a resumed run may change: option(..., resumable=True), Hub pushing (HubOptions) included."""
+    return names_where(type(cfg), "resumable")
 
 
 def flat_settings(*configs) -> dict:
@@ -166,7 +189,7 @@ def check_checkpoints(cfg: TrainingConfig, settings: dict) -> None:
     if cfg.overwrite or not record.exists():
         return
     saved = json.loads(record.read_text(encoding="utf-8"))
-    changed = differences(saved, settings, ignore=RESUMABLE_CHANGES)
+    changed = differences(saved, settings, ignore=resumable_settings(cfg))
     if changed:
         shown = ", ".join(f"--{k} ({saved.get(k)!r} -> {settings.get(k)!r})" for k in changed[:4])
         raise UsageError(f"{cfg.checkpoints_dir} holds checkpoints of a run with other settings: {shown}"
@@ -185,7 +208,7 @@ def record_checkpoints(cfg: TrainingConfig, settings: dict, main_process: bool =
         shutil.rmtree(folder)
     elif not (folder / SETTINGS_FILE).exists() and any(folder.glob("checkpoint-*")):
         log(f"note: {folder} has checkpoints without a record of their settings; resuming from them")
-    from .io import atomic_write_json
+    from l2l.io import atomic_write_json
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / SETTINGS_FILE, settings)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from .segment import Piece, Segmenter, join, restore
+from l2l.translate.segment import Piece, Segmenter, join, restore
 
 
 @dataclass

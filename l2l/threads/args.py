@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from l2l.config import add_arguments, from_args
-
-from .make import ThreadOptions
+from l2l.threads.make import ThreadOptions
 
 
 def add_thread_arguments(p: argparse.ArgumentParser) -> None:

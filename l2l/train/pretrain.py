@@ -1,0 +1,57 @@
+"""Continued pretraining: plain target-language text, packed into sequences of --max_seq_length (a continuous
+stream cut where it is full), the loss on every token; LoRA (and new vocabulary rows) as for SFT."""
+
+from __future__ import annotations
+
+from l2l.cli import UsageError, log
+from l2l.train.config import PretrainOptions
+
+
+def text_splits(cfg: PretrainOptions):
+    """The passages as a `text` dataset, shuffled with --seed, with a validation share when --val_fraction asks."""
+    import random
+
+    import datasets
+
+    from l2l.data import read_texts
+
+    texts, _ = read_texts(cfg.dataset_name, cfg.text_field, 10**9, cfg.trust_remote_code)
+    if not texts:
+        raise UsageError(f"no text in {cfg.dataset_name}")
+    random.Random(cfg.seed).shuffle(texts)
+    n_val = round(cfg.val_fraction * len(texts)) if cfg.val_fraction else 0
+    if cfg.val_fraction and not 0 < n_val < len(texts):
+        raise UsageError(f"--val_fraction {cfg.val_fraction} leaves no training or no validation passages")
+    log(f"continued pretraining on {len(texts) - n_val} passages" + (f", {n_val} held out" if n_val else ""))
+    train = datasets.Dataset.from_dict({"text": texts[n_val:]})
+    return train, datasets.Dataset.from_dict({"text": texts[:n_val]}) if n_val else None
+
+
+def pretrain(cfg: PretrainOptions) -> int:
+    """The whole run: checks, text, model, training, outputs (pretrain.py and finetune.py --raw_text)."""
+    from l2l.modeling import device_for
+    from l2l.train import loading, outputs, runs
+
+    # Check the outputs and the recorded settings before anything slow
+    runs.check_outputs(cfg)
+    device = device_for(cfg.cpu)
+    tokenizer = loading.load_tokenizer_for_training(cfg.base_model, cfg.padding, cfg.trust_remote_code)
+    # Load the text
+    train_ds, eval_ds = text_splits(cfg)
+
+    from trl import SFTConfig, SFTTrainer
+
+    # Initialize the trainer
+    config = SFTConfig(**runs.common_trainer_kwargs(cfg, device, eval_ds is not None),
+                       max_length=cfg.max_seq_length, packing=True, packing_strategy="wrapped")
+    model = loading.load_model_for_training(cfg, device)
+    runs.start_checkpoints(cfg)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
+    loading.expose_head_bias(trainer.model)
+    # Train
+    result = runs.train(trainer, config.output_dir, fresh=cfg.overwrite)
+    # Save (and push when asked)
+    summary = runs.summarize(trainer, result, train_ds, eval_ds, "passages")
+    outputs.finish(trainer, tokenizer, cfg, "pretrain", summary, [tokenizer.eos_token_id], "tokenizer")
+    return 0
