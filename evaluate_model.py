@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.text_file, cfg.retention_text_file)
     if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
-    choice_sets = {path: read_choices(path) for path in cfg.choices_file}
+    choice_sets = {path: read_choices(path) for path in cfg.choices_file or []}
     from l2l.data import read_lines
 
     passages = {key: read_lines(path, flag) for key, path, flag in (
