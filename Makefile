@@ -1,5 +1,6 @@
 # make quickstart : run the main job offline on the bundled sample (installs what it needs into .venv)
-# make test       : run the test suite (installs what it needs into .venv)
+# make test       : run the test suite, every tier (installs what it needs into .venv)
+# make test-fast  : the unit tier (tests/unit: in-process, refusals, parsing), under 3 minutes
 # make lint       : ruff check (configured in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
@@ -37,6 +38,9 @@ lint: dev
 
 test: dev
 	$(PY) -m pytest -n 2 -q tests
+
+test-fast: dev
+	$(PY) -m pytest -n 2 -q tests/unit
 
 quickstart: venv
 	OMP_NUM_THREADS=2 bash scripts/quickstart.sh

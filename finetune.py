@@ -49,19 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     # Build the threads
     train_ds, eval_ds, eos_ids, answers_only = thread_splits(cfg, opts, tokenizer)
 
-    from trl import SFTConfig, SFTTrainer
-
     # Initialize the trainer
-    config = SFTConfig(**runs.common_trainer_kwargs(cfg, device, eval_ds is not None),
-                       max_length=cfg.max_seq_length, packing=cfg.packing, packing_strategy=cfg.packing_strategy,
-                       assistant_only_loss=answers_only)
-    model = loading.load_model_for_training(cfg, device)
-    runs.start_checkpoints(cfg, opts)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
-    loading.expose_head_bias(trainer.model)
+    trainer = runs.sft_trainer(cfg, opts, device, tokenizer, train_ds, eval_ds, packing=cfg.packing,
+                               packing_strategy=cfg.packing_strategy, assistant_only_loss=answers_only)
     # Train
-    result = runs.train(trainer, config.output_dir, fresh=cfg.overwrite)
+    result = runs.train(trainer, trainer.args.output_dir, fresh=cfg.overwrite)
     # Save (and push when asked)
     summary = runs.summarize(trainer, result, train_ds, eval_ds, "threads")
     outputs.finish(trainer, tokenizer, cfg, "sft", summary, eos_ids, opts.template)

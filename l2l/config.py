@@ -312,8 +312,8 @@ def apply_run_file(parser: argparse.ArgumentParser, values: dict, path: str, arg
             continue  # the command line chose another flag of the same group
         action.default = _value(action, key, value, path)
         action.required = False
-        if not action.option_strings and action.nargs is None:
-            action.nargs = "?"
+        if not action.option_strings:  # a positional the file gives: the command line may leave it out
+            action.nargs = {None: "?", "+": "*"}.get(action.nargs, action.nargs)
     return argv
 
 

@@ -33,14 +33,13 @@ $PY -m threads "$OUT/oasst_sample_pt" "$OUT/threads_pt" --base_model "$BASE" --i
     --thread_template chatml --english_fraction 0.1 --overwrite
 
 stage "5/9 supervised fine-tuning, 4-bit QLoRA, $SFT_STEPS steps"
-$PY finetune.py "$OUT/smollm2-pt-sft" "$OUT/oasst_sample_pt" "$PROMPT" --base_model "$BASE" \
-    --thread_template chatml --english_fraction 0.1 --max_steps "$SFT_STEPS" --batch_size 4 \
-    --max_seq_length 256 --learning_rate 2e-4 --logging_steps 5 --save_steps 1000 --overwrite
+# the run file holds the settings (recipes/quickstart_sft.yaml); the command line gives the folders and wins
+$PY finetune.py "$OUT/smollm2-pt-sft" "$OUT/oasst_sample_pt" --config recipes/quickstart_sft.yaml \
+    --base_model "$BASE" --max_steps "$SFT_STEPS"
 
 stage "6/9 DPO from the OASST ranks, continuing the SFT adapter, $DPO_STEPS steps"
-$PY finetune_dpo.py "$OUT/smollm2-pt-dpo" "$OUT/oasst_sample_pt" "$PROMPT" --base_model "$BASE" \
-    --adapter "$OUT/smollm2-pt-sft" --max_steps "$DPO_STEPS" --batch_size 2 --max_seq_length 256 \
-    --max_prompt_length 128 --learning_rate 5e-5 --logging_steps 2 --save_steps 1000 --overwrite
+$PY finetune_dpo.py "$OUT/smollm2-pt-dpo" "$OUT/oasst_sample_pt" --config recipes/quickstart_dpo.yaml \
+    --base_model "$BASE" --adapter "$OUT/smollm2-pt-sft" --max_steps "$DPO_STEPS"
 
 stage "7/9 merge the adapter into SmolLM2 and ask a question in Portuguese"
 $PY merge_adapter.py "$OUT/smollm2-pt-dpo" "$OUT/smollm2-pt-merged" --cpu --overwrite

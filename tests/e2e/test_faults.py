@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, load_records, run_cli, write_jsonl
+from conftest import ROOT, combined_records, load_records, run_cli, write_jsonl
 
 
 def start(tmp_path: Path, script: str, *args) -> tuple[subprocess.Popen, Path]:
@@ -64,9 +64,8 @@ def translate_args(models, data, folder):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
-def test_translate_stopped_and_continued(tmp_path, models, english, sig):
-    ref = tmp_path / "ref"
-    run_cli("translate.py", *translate_args(models, english, ref), check=True)
+def test_translate_stopped_and_continued(tmp_path, models, english, translated, sig):
+    ref = translated / "ckpt"  # the same translation, uninterrupted
     ckpt = tmp_path / "ckpt"
     proc, log = start(tmp_path, "translate.py", *translate_args(models, english, ckpt))
     stop_when(proc, lambda: len(list(ckpt.glob("chunk-*.json"))) >= 2, sig)
@@ -76,9 +75,7 @@ def test_translate_stopped_and_continued(tmp_path, models, english, sig):
     assert 2 <= done < 20
     again = run_cli("translate.py", *translate_args(models, english, ckpt), check=True)
     assert "already done" in again.stderr
-    run_cli("combine_checkpoints.py", ckpt, tmp_path / "a", check=True)
-    run_cli("combine_checkpoints.py", ref, tmp_path / "b", check=True)
-    assert load_records(tmp_path / "a") == load_records(tmp_path / "b")  # every record once, as uninterrupted
+    assert combined_records(ckpt) == combined_records(ref)  # every record once, as uninterrupted
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +175,7 @@ def test_generate_synthetic_stopped_and_continued(tmp_path, models, sig):
         assert_clean_interrupt(proc, log)
     assert 2 <= len(list(ckpt.glob("chunk-*.json"))) < 30
     run_cli("generate_synthetic.py", *[a if a is not None else ckpt for a in args], check=True)
-    run_cli("combine_checkpoints.py", ckpt, tmp_path / "a", check=True)
-    run_cli("combine_checkpoints.py", ref, tmp_path / "b", check=True)
-    assert load_records(tmp_path / "a") == load_records(tmp_path / "b")
+    assert combined_records(ckpt) == combined_records(ref)
 
 
 def test_evaluate_model_interrupted_writes_nothing_then_completes(tmp_path, models, translated):
@@ -216,9 +211,8 @@ def fill(disk: Path, leave: int) -> Path:
     return filler
 
 
-def test_full_disk_during_translation_leaves_the_folder_resumable(tmp_path, models, english, small_disk):
-    ref = tmp_path / "ref"
-    run_cli("translate.py", *translate_args(models, english, ref), check=True)
+def test_full_disk_during_translation_leaves_the_folder_resumable(tmp_path, models, english, translated, small_disk):
+    ref = translated / "ckpt"  # the same translation, uninterrupted
     ckpt = small_disk / "ckpt"
     filler = fill(small_disk, 24 * 1024)  # room for a few chunks only
     full = run_cli("translate.py", *translate_args(models, english, ckpt))
@@ -229,9 +223,7 @@ def test_full_disk_during_translation_leaves_the_folder_resumable(tmp_path, mode
     assert 0 < written < 20
     filler.unlink()
     run_cli("translate.py", *translate_args(models, english, ckpt), check=True)
-    run_cli("combine_checkpoints.py", ckpt, tmp_path / "a", check=True)
-    run_cli("combine_checkpoints.py", ref, tmp_path / "b", check=True)
-    assert load_records(tmp_path / "a") == load_records(tmp_path / "b")
+    assert combined_records(ckpt) == combined_records(ref)
 
 
 def test_full_disk_during_combine_writes_nothing(tmp_path, translated, small_disk):

@@ -94,20 +94,27 @@ def test_finetune_trains_the_new_rows_and_merge_carries_them(tmp_path, models):
     assert (merged / "l2l_vocab_extension.json").is_file()
 
 
-def test_continued_pretraining_on_raw_text(tmp_path, models):
+def test_continued_pretraining_on_plain_text(tmp_path, models):
+    """pretrain.py: plain text, packed, a held-out share; finetune.py --raw_text (the earlier spelling) runs the
+    same code, says so, and refuses a dataset without text in the same line."""
     text = tmp_path / "corpus_pt.txt"
     text.write_text("\n".join(PORTUGUESE * 3) + "\n", encoding="utf-8")
     out = tmp_path / "cpt"
-    proc = run_cli("finetune.py", out, text, "", "--raw_text", "--base_model", models["chat"], "--noquant",
+    proc = run_cli("pretrain.py", out, text, "--base_model", models["chat"], "--noquant",
                    "--max_steps", "3", "--batch_size", "2", "--max_seq_length", "64", "--val_fraction", "0.1",
                    "--save_steps", "1000", check=True)
     assert "continued pretraining on 43 passages, 5 held out" in proc.stderr
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["kind"] == "pretrain" and summary["steps"] == 3 and summary["train_passages"] > 0
     assert summary["train_loss"] > 0 and summary["validation_loss"] > 0
+    assert "instruction_prompt" not in (out / "README.md").read_text().split("## Use")[0]
     alpaca = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "a", "output": "b"}])
-    bad = run_cli("finetune.py", tmp_path / "x", alpaca, "", "--raw_text", "--base_model", models["chat"], "--noquant")
-    assert bad.returncode == 2 and "has no column 'text'" in bad.stderr and not (tmp_path / "x").exists()
+    for cmd in (["pretrain.py", tmp_path / "x", alpaca], ["finetune.py", tmp_path / "x", alpaca, "", "--raw_text"]):
+        bad = run_cli(*cmd, "--base_model", models["chat"], "--noquant")
+        errors = [line for line in bad.stderr.splitlines() if "error" in line]
+        assert bad.returncode == 2 and len(errors) == 1 and "has no column 'text'" in errors[0], bad.stderr
+        assert not (tmp_path / "x").exists()
+    assert "python pretrain.py" in bad.stderr  # finetune.py --raw_text points to the new script
 
 
 @pytest.mark.parametrize("case", ["slow", "too_many", "english", "wrong_lang"])

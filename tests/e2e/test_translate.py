@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CODE_ANSWER, ROOT, load_records, oasst_rows, run_cli, run_main, write_jsonl
+from conftest import CODE_ANSWER, ROOT, combined_records, load_records, oasst_rows, run_cli, run_main, write_jsonl
 
 
 def combine(ckpt: Path, out: Path) -> dict[str, list[dict]]:
-    run_cli("combine_checkpoints.py", ckpt, out, check=True)
-    return load_records(out)
+    """The combined dataset of a checkpoint folder (what combine_checkpoints.py would write to `out`)."""
+    return combined_records(ckpt)
 
 
 def chunk_headers(folder: Path) -> list[dict]:

@@ -1,6 +1,7 @@
-"""Every command in the README is accepted by the script it calls, so the README cannot rot: each `python
-script.py ...` / `python -m ...` line (Colab `!python`, `accelerate launch`, pipes and loops included) is
-parsed with that script's own argument parser. The commands that run offline are run for real elsewhere
+"""Every command in the README and the docs pages is accepted by the script it calls, so they cannot rot:
+each `python script.py ...` / `python -m ...` line (Colab `!python`, `accelerate launch`, pipes and loops
+included) is parsed with that script's own argument parser (a `--config recipes/...` included). The
+commands that run offline are run for real elsewhere
 (the quickstart test runs the README's first command)."""
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import shlex
 import pytest
 from conftest import ROOT
 
+from l2l.cli import UsageError
+
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGES = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md"))
+         if p.name not in ("ARCHITECTURE.md", "BENCHMARKS.md")}
 
 
 def parsers():
@@ -25,6 +30,7 @@ def parsers():
     import finetune
     import generate_synthetic
     import merge_adapter
+    import pretrain
     import run_inference
     import translate
     from l2l import assets
@@ -39,14 +45,15 @@ def parsers():
             "generate_synthetic.py": generate_synthetic.build_parser,
             "add_easy_negatives.py": add_easy_negatives.build_parser,
             "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser,
-            "export_gguf.py": export_gguf.build_parser, "extend_tokenizer.py": extend_tokenizer.build_parser}
+            "export_gguf.py": export_gguf.build_parser, "extend_tokenizer.py": extend_tokenizer.build_parser,
+            "pretrain.py": pretrain.build_parser}
 
 
-def shell_blocks() -> list[str]:
+def shell_blocks(text: str = README) -> list[str]:
     """The fenced blocks holding commands (```bash, ```sh, ```python, ```yaml or untagged; ```text is a
     synopsis)."""
     blocks, current, lang = [], None, None
-    for line in README.splitlines():
+    for line in text.splitlines():
         if line.startswith("```"):
             if current is None:
                 current, lang = [], line[3:].strip()
@@ -59,9 +66,9 @@ def shell_blocks() -> list[str]:
     return blocks
 
 
-def readme_commands() -> list[str]:
+def readme_commands(text: str = README) -> list[str]:
     commands = []
-    for block in shell_blocks():
+    for block in shell_blocks(text):
         text = re.sub(r"\\\n\s*", " ", block)  # join continued lines
         for line in text.splitlines():
             line = line.split(" #")[0]  # a comment after the command
@@ -75,20 +82,36 @@ def readme_commands() -> list[str]:
 
 
 COMMANDS = readme_commands()
+PAGE_COMMANDS = [f"{name}: {command}" for name, text in PAGES.items() for command in readme_commands(text)]
 
 
 def test_readme_starts_with_the_two_commands():
     first_block = shell_blocks()[0]
     assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make quickstart", "make test"]
-    assert len(COMMANDS) >= 30  # the recipes are all found
+    assert len(COMMANDS) >= 20  # one recipe or more per stage
+    assert len(PAGE_COMMANDS) >= 40  # the pages' recipes are all found
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_parses(command):
+def test_readme_is_short_and_links_every_stage_page():
+    assert len(README.encode("utf-8")) < 15_000
+    for name in PAGES:
+        assert f"docs/{name}" in README, f"README does not link docs/{name}"
+
+
+@pytest.mark.parametrize("command", COMMANDS + PAGE_COMMANDS)
+def test_readme_command_parses(command, monkeypatch):
+    monkeypatch.chdir(ROOT)  # recipes/ paths in --config are relative to the checkout
+    command = command.split(": ", 1)[1] if command.split(": ", 1)[0] in PAGES else command
     table = parsers()
     script = next(k for k in table if command.startswith(k))
     argv = shlex.split(re.sub(r"\$\{?(i|[A-Z][A-Z_]*)\}?", "0", command[len(script):]))  # $i, $SLURM_ARRAY_TASK_ID
+    if "--config" in argv and not (ROOT / argv[argv.index("--config") + 1]).is_file():
+        at = argv.index("--config")  # a run file of the user's own (a run's recorded settings): not in the checkout
+        assert not argv[at + 1].startswith("recipes/"), f"no such recipe: {argv[at + 1]}"
+        argv = argv[:at] + argv[at + 2:] + ["T", "D", "P"][:3 - sum(not a.startswith("-") for a in argv[:at])]
     try:
         table[script]().parse_args(argv)
     except SystemExit as e:
-        pytest.fail(f"README command rejected by {script} (exit {e.code}): {command}")
+        pytest.fail(f"command rejected by {script} (exit {e.code}): {command}")
+    except UsageError as e:
+        pytest.fail(f"command rejected by {script} ({e}): {command}")

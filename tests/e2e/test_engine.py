@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, oasst_rows, run_cli, run_main
+from conftest import combined_records, oasst_rows, run_cli, run_main
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from l2l.translate.translators.ct2 import COMPUTE_TYPES  # noqa: E402
@@ -15,8 +15,7 @@ from l2l.translate.translators.ct2 import COMPUTE_TYPES  # noqa: E402
 def translate_and_combine(tmp_path, name, *args):
     ckpt = tmp_path / name
     proc = run_cli("translate.py", *args[:-1], ckpt, *args[-1], check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
-    run_cli("combine_checkpoints.py", ckpt, tmp_path / f"{name}_out", check=True)
-    return load_records(tmp_path / f"{name}_out"), proc
+    return combined_records(ckpt), proc
 
 
 @pytest.mark.parametrize("backend,key,target", [("opus", "opus_pattern", "nl"), ("nllb", "nllb", "nl"),
@@ -30,17 +29,22 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
                                                                         "--ct2_compute_type", "float32"])
     assert ct2 == ref and len(ref["train"]) >= 6  # code blocks, placeholders, long pieces included
     assert "converting" in proc.stderr  # converted once ...
-    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2", "--ct2_compute_type",
-                    "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
-    assert "converting" not in again.stderr  # ... and cached
-    int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
-                   env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
+    if backend in ("nllb", "llm"):  # the cache and the compute types: one seq2seq model, one generator
+        check_cache_and_compute_types(tmp_path, head, common)
     if backend == "nllb":  # a run stopped part-way and continued gives the same dataset
         ct2_args = common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"]
         run_cli("translate.py", *head, tmp_path / "parts", *ct2_args, "--end_index", "3", check=True,
                 env={"L2L_CACHE": str(tmp_path / "cache")})
         parts, proc = translate_and_combine(tmp_path, "parts", *head, ct2_args)
         assert parts == ref and "already done" in proc.stderr
+
+
+def check_cache_and_compute_types(tmp_path, head, common):
+    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2", "--ct2_compute_type",
+                    "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    assert "converting" not in again.stderr  # ... and cached
+    int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
+                   env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
     assert "done:" in int8.stderr and "converting" in int8.stderr  # each compute type has its own copy ...
     copies = (tmp_path / "cache" / "ct2").glob("*/model.bin")
     sizes = {p.parent.name.rsplit("-", 1)[1]: p.stat().st_size for p in copies}
