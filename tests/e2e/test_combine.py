@@ -6,14 +6,14 @@ import json
 import shutil
 
 import pytest
-from conftest import load_records, oasst_rows, run_cli, run_main
+from conftest import load_records, oasst_rows, run_cli, run_in_process, run_main
 
 
 @pytest.fixture()
 def translated(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["disk"],
-            "--checkpoint_n", "2", check=True)
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["disk"],
+                   "--checkpoint_n", "2", check=True)
     return ckpt
 
 

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ALPACA, load_records, oasst_rows, run_cli, write_jsonl
+from conftest import ALPACA, load_records, oasst_rows, run_cli, run_in_process, write_jsonl
 
 
 def test_stats_equal_a_direct_count(tmp_path, models, data):
@@ -33,7 +33,7 @@ def test_stats_equal_a_direct_count(tmp_path, models, data):
     total = json.loads(out.read_text())["total"]
     assert total["answer_tokens"] == sum(r["answer_tokens"] for r in stats.values())
     assert "| total |" in proc.stdout and "| mean instruction |" not in proc.stdout.splitlines()[2]
-    bad = run_cli("dataset_stats.py", data["alpaca"], tmp_path / "missing.jsonl", "--tokenizer", models["chat"])
+    bad = run_in_process("dataset_stats.py", data["alpaca"], tmp_path / "missing.jsonl", "--tokenizer", models["chat"])
     assert bad.returncode == 2 and "missing.jsonl" in bad.stderr
 
 
@@ -79,7 +79,7 @@ def test_easy_negative_is_the_farthest_positive(tmp_path):
         assert DPR_TOPICS[0][1] in user and result[0]["easy_negative_ctxs"][0]["text"] in user
         assert lines[0]["messages"][2]["content"] == "Berlin"
     assert load_records(tmp_path / "out")  # the threads file feeds finetune.py's messages format
-    bad = run_cli("add_easy_negatives.py", write_jsonl(tmp_path / "x.jsonl", [{"q": 1}]), tmp_path / "o2")
+    bad = run_in_process("add_easy_negatives.py", write_jsonl(tmp_path / "x.jsonl", [{"q": 1}]), tmp_path / "o2")
     assert bad.returncode == 2 and "DPR-style" in bad.stderr and not (tmp_path / "o2").exists()
 
 
@@ -122,11 +122,10 @@ def test_generate_synthetic_resumes_and_feeds_translate(tmp_path, models):
     assert [m["role"] for m in rows[1]["messages"]] == ["user", "assistant"]
     assert rows[1]["paragraph"] == CORPUS[1]  # short enough to keep whole
     # the output is a dataset translate.py reads (messages conversations)
-    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "t", "--base_dataset",
-            tmp_path / "ds",
-            "--source_lang", "en", check=True)
-    bad = run_cli("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"], "--answer_prompt",
-                  "{question}")
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "t", "--base_dataset",
+                   tmp_path / "ds", "--source_lang", "en", check=True)
+    bad = run_in_process("generate_synthetic.py", corpus, tmp_path / "x", "--model_name", models["chat"],
+                         "--answer_prompt", "{question}")
     assert bad.returncode == 2 and "{paragraph}" in bad.stderr and not (tmp_path / "x").exists()
 
 

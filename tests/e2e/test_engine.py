@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import combined_records, oasst_rows, run_cli, run_main
+from conftest import combined_records, oasst_rows, run_cli, run_in_process, run_main
 
 ctranslate2 = pytest.importorskip("ctranslate2")
 from l2l.translate.translators.ct2 import COMPUTE_TYPES  # noqa: E402
 
 
-def translate_and_combine(tmp_path, name, *args):
+def translate_and_combine(tmp_path, name, *args, runner=run_in_process):
+    """translate.py's run (in-process unless `runner` says otherwise) and the dataset it gives."""
     ckpt = tmp_path / name
-    proc = run_cli("translate.py", *args[:-1], ckpt, *args[-1], check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    proc = runner("translate.py", *args[:-1], ckpt, *args[-1], check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
     return combined_records(ckpt), proc
 
 
@@ -33,18 +34,18 @@ def test_ctranslate2_equals_transformers(tmp_path, models, data, backend, key, t
         check_cache_and_compute_types(tmp_path, head, common)
     if backend == "nllb":  # a run stopped part-way and continued gives the same dataset
         ct2_args = common + ["--engine", "ctranslate2", "--ct2_compute_type", "float32"]
-        run_cli("translate.py", *head, tmp_path / "parts", *ct2_args, "--end_index", "3", check=True,
-                env={"L2L_CACHE": str(tmp_path / "cache")})
+        run_in_process("translate.py", *head, tmp_path / "parts", *ct2_args, "--end_index", "3", check=True,
+                       env={"L2L_CACHE": str(tmp_path / "cache")})
         parts, proc = translate_and_combine(tmp_path, "parts", *head, ct2_args)
         assert parts == ref and "already done" in proc.stderr
 
 
 def check_cache_and_compute_types(tmp_path, head, common):
-    again = run_cli("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2", "--ct2_compute_type",
-                    "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
+    again = run_in_process("translate.py", *head, tmp_path / "ct2b", *common, "--engine", "ctranslate2",
+                           "--ct2_compute_type", "float32", check=True, env={"L2L_CACHE": str(tmp_path / "cache")})
     assert "converting" not in again.stderr  # ... and cached
-    int8 = run_cli("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
-                   env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
+    int8 = run_in_process("translate.py", *head, tmp_path / "ct2c", *common, "--engine", "ctranslate2",
+                          env={"L2L_CACHE": str(tmp_path / "cache")}, check=True)  # the CPU default, int8, runs
     assert "done:" in int8.stderr and "converting" in int8.stderr  # each compute type has its own copy ...
     copies = (tmp_path / "cache" / "ct2").glob("*/model.bin")
     sizes = {p.parent.name.rsplit("-", 1)[1]: p.stat().st_size for p in copies}
@@ -110,13 +111,13 @@ def test_workers_split_one_command(tmp_path, models, data):
     head = ["nllb", "--model_name", str(models["nllb"]), "nl"]
     ref, _ = translate_and_combine(tmp_path, "one", *head, ["--base_dataset", str(data["oasst"])])
     two, proc = translate_and_combine(tmp_path, "two", *head, ["--base_dataset", str(data["oasst"]), "--workers", "2",
-                                                               "--checkpoint_n", "2"])
+                                                               "--checkpoint_n", "2"], runner=run_cli)
     assert two == ref and "all 2 workers done" in proc.stderr
     shards = {tuple(json.loads(p.read_text())["indices"]) for p in (tmp_path / "two").glob("chunk-*.json")}
     assert all(len({i % 2 for i in idx}) == 1 for idx in shards)  # each chunk belongs to one shard
     ct2, proc = translate_and_combine(tmp_path, "two_ct2", *head, ["--base_dataset", str(data["oasst"]), "--workers",
                                                                    "2", "--engine", "ctranslate2",
-                                                                   "--ct2_compute_type", "float32"])
+                                                                   "--ct2_compute_type", "float32"], runner=run_cli)
     assert ct2 == ref and proc.stderr.count("converting") == 1  # one worker converts, the other waits for it
     bad = run_cli("translate.py", *head, tmp_path / "bad", "--base_dataset", data["oasst"], "--workers", "2",
                   "--num_shards", "2")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, combined_records, load_records, run_cli, write_jsonl
+from conftest import ROOT, combined_records, load_records, run_cli, run_in_process, write_jsonl
 
 
 def start(tmp_path: Path, script: str, *args) -> tuple[subprocess.Popen, Path]:
@@ -81,8 +81,8 @@ def test_translate_stopped_and_continued(tmp_path, models, english, translated, 
 @pytest.fixture(scope="module")
 def translated(tmp_path_factory, models, english):
     folder = tmp_path_factory.mktemp("translated")
-    run_cli("translate.py", *translate_args(models, english, folder / "ckpt"), check=True)
-    run_cli("combine_checkpoints.py", folder / "ckpt", folder / "ds", check=True)
+    run_in_process("translate.py", *translate_args(models, english, folder / "ckpt"), check=True)
+    run_in_process("combine_checkpoints.py", folder / "ckpt", folder / "ds", check=True)
     return folder
 
 

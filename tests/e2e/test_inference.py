@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, run_cli, run_main
+from conftest import ROOT, run_cli, run_in_process, run_main
 
 SYSTEM = "Je antwoordt in het Nederlands."
 
@@ -150,7 +150,7 @@ def test_merge_gives_the_same_logits(tmp_path, models, adapter):
     one = run_cli("run_inference.py", out, SYSTEM, "Hoe gaat het?", *GREEDY, check=True).stdout
     two = run_cli("run_inference.py", adapter, SYSTEM, "Hoe gaat het?", *GREEDY, check=True).stdout
     assert one == two
-    bad = run_cli("merge_adapter.py", models["chat"], tmp_path / "x")
+    bad = run_in_process("merge_adapter.py", models["chat"], tmp_path / "x")
     assert bad.returncode == 2 and "not a LoRA adapter" in bad.stderr and not (tmp_path / "x").exists()
 
 
@@ -162,8 +162,8 @@ def test_benchmark_two_models_and_a_failure(tmp_path, models):
                      "The quick brown fox jumps.\tDe snelle bruine vos springt.\n"
                      "Please explain why.\tLeg uit waarom.\n")
     out = tmp_path / "bench"
-    unknown = run_cli("benchmark.py", "en", "nl", f"{models['m2m']},does_not_exist", "--dataset", pairs,
-                      "--output_dir", out)
+    unknown = run_in_process("benchmark.py", "en", "nl", f"{models['m2m']},does_not_exist", "--dataset", pairs,
+                             "--output_dir", out)
     assert unknown.returncode == 2 and "unknown model 'does_not_exist'" in unknown.stderr and not out.exists()
     broken = tmp_path / "broken"  # a translation architecture without weights: loads, fails, is reported
     broken.mkdir()

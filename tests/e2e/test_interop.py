@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, run_cli, write_jsonl
-from test_threads import translated_oasst
+from conftest import load_records, run_cli, run_in_process, translated_oasst, write_jsonl
 
 FORMATS = ("messages", "sharegpt", "alpaca")
 ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -63,10 +62,10 @@ def test_threads_in_other_trainers_formats(tmp_path, models, fmt):
     --base_model needed."""
     data = translated_oasst(tmp_path)
     common = ["--instruction_prompt", "Antwoord kort.", "--english_fraction", "0.2", "--val_fraction", "0.2"]
-    run_cli("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--thread_template", "chatml",
-            *common, check=True)
+    run_in_process("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--thread_template",
+                   "chatml", *common, check=True)
     out = tmp_path / f"th_{fmt}"
-    proc = run_cli("-m", "threads", data, out, "--output_format", fmt, *common, check=True)
+    proc = run_in_process("-m", "threads", data, out, "--output_format", fmt, *common, check=True)
     assert proc.stdout.strip() == str(out)
     ref = load_records(tmp_path / "ref")
     assert sorted(p.name for p in out.iterdir()) == ["dataset_info.json", "train.jsonl", "validation.jsonl"]
@@ -114,11 +113,11 @@ def test_preference_pairs_in_other_trainers_formats(tmp_path, models, fmt):
                  msg(f"c{t}", f"r{t}", "assistant", f"Omdat de zon schijnt {t}.", 0),
                  msg(f"d{t}", f"r{t}", "assistant", f"Geen idee {t}.", 1)]
     data = write_jsonl(tmp_path / "ranked.jsonl", rows)
-    run_cli("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--preference",
-            "--instruction_prompt", "Wees kort.", check=True)
+    run_in_process("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--preference",
+                   "--instruction_prompt", "Wees kort.", check=True)
     out = tmp_path / f"pairs_{fmt}"
-    run_cli("-m", "threads", data, out, "--preference", "--output_format", fmt, "--instruction_prompt", "Wees kort.",
-            check=True)
+    run_in_process("-m", "threads", data, out, "--preference", "--output_format", fmt, "--instruction_prompt",
+                   "Wees kort.", check=True)
     ref = load_records(tmp_path / "ref")["train"]
     pairs = [pair_from_row(r, fmt) for r in read_jsonl(out / "train.jsonl")]
     assert pairs == [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in ref] and len(pairs) == 8
@@ -128,9 +127,9 @@ def test_preference_pairs_in_other_trainers_formats(tmp_path, models, fmt):
 
 def test_other_formats_refuse_what_they_cannot_do(tmp_path):
     data = translated_oasst(tmp_path)
-    proc = run_cli("-m", "threads", data, "me/threads", "--output_format", "sharegpt", "--push_to_hub")
+    proc = run_in_process("-m", "threads", data, "me/threads", "--output_format", "sharegpt", "--push_to_hub")
     assert proc.returncode == 2 and "--push_to_hub takes the datasets format" in proc.stderr
-    proc = run_cli("-m", "threads", data, tmp_path / "x")
+    proc = run_in_process("-m", "threads", data, tmp_path / "x")
     assert proc.returncode == 2 and "--base_model is required" in proc.stderr and not (tmp_path / "x").exists()
 
 

@@ -3,7 +3,7 @@ building itself is tests/unit/test_thread_building.py)."""
 
 from __future__ import annotations
 
-from conftest import load_records, run_cli, translated_oasst, write_jsonl
+from conftest import load_records, run_cli, run_in_process, translated_oasst, write_jsonl
 
 
 def test_held_out_records_reach_training_in_no_form(tmp_path, models):
@@ -43,10 +43,12 @@ def test_threads_cli_end_to_end(tmp_path, models):
     row = next(r for r in ds["train"] if r["origin"] == "translated")
     assert row["text"].startswith("<|im_start|>system\nAntwoord kort.<|im_end|>\n<|im_start|>user\nVraag")
     assert row["messages"][-1]["role"] == "assistant"
-    bad = run_cli("-m", "threads", data, tmp_path / "x", "--base_model", models["chat"], "--thread_template", "nope")
+    bad = run_in_process("-m", "threads", data, tmp_path / "x", "--base_model", models["chat"], "--thread_template",
+                         "nope")
     assert bad.returncode == 2 and "--thread_template 'nope'" in bad.stderr and not (tmp_path / "x").exists()
     plain = write_jsonl(tmp_path / "plain.jsonl", [{"instruction": "a", "output": "b"}])
-    bad = run_cli("-m", "threads", plain, tmp_path / "x", "--base_model", models["chat"], "--english_fraction", "0.1")
+    bad = run_in_process("-m", "threads", plain, tmp_path / "x", "--base_model", models["chat"], "--english_fraction",
+                         "0.1")
     assert bad.returncode == 2 and "--keep_source" in bad.stderr
-    bad = run_cli("-m", "threads", data, tmp_path / "x", "--base_model", models["chat"], "--val_fraction", "1.5")
+    bad = run_in_process("-m", "threads", data, tmp_path / "x", "--base_model", models["chat"], "--val_fraction", "1.5")
     assert bad.returncode == 2 and "--val_fraction" in bad.stderr

@@ -11,7 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CODE_ANSWER, ROOT, combined_records, load_records, oasst_rows, run_cli, run_main, write_jsonl
+from conftest import (
+    CODE_ANSWER,
+    ROOT,
+    combined_records,
+    load_records,
+    oasst_rows,
+    run_cli,
+    run_in_process,
+    run_main,
+    write_jsonl,
+)
 
 
 def combine(ckpt: Path, out: Path) -> dict[str, list[dict]]:
@@ -88,8 +98,9 @@ def test_every_backend_matches_direct_generation(tmp_path, models, backend, key,
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     model = models["opus_pattern"] if backend == "opus" else models[key]
     ckpt = tmp_path / "ckpt"
-    proc = run_cli("translate.py", backend, "--model_name", model, target, ckpt, "--base_dataset", data,
-                   "--source_lang", "en", "--batch_size", "3", "--checkpoint_n", "3", "--max_length", "20", check=True)
+    proc = run_in_process("translate.py", backend, "--model_name", model, target, ckpt, "--base_dataset", data,
+                          "--source_lang", "en", "--batch_size", "3", "--checkpoint_n", "3", "--max_length", "20",
+                          check=True)
     assert "translating 4 records" in proc.stderr
     out = combine(ckpt, tmp_path / "out")["train"]
     assert [r["id"] for r in out] == [0, 1, 2, 3]  # dataset order restored after length sorting
@@ -107,8 +118,8 @@ def test_every_backend_matches_direct_generation(tmp_path, models, backend, key,
 
 def test_oasst_languages_passthrough_skip_and_code(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
-    proc = run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["oasst"],
-                   "--keep_source", "--checkpoint_n", "4", check=True)
+    proc = run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset",
+                          data["oasst"], "--keep_source", "--checkpoint_n", "4", check=True)
     assert "'eo'" in proc.stderr and "skipped" in proc.stderr  # M2M100 has no Esperanto
     out = combine(ckpt, tmp_path / "out")["train"]
     src = oasst_rows()
@@ -132,8 +143,8 @@ def test_repeated_pieces_are_translated_once(tmp_path, models):
     rows = [{"text": "That is all. Thank you!"}, {"text": "Thank you! That is all."},
             {"text": "The fox. The fox. The fox."}, {"text": "Use `ls` now."}, {"text": "Use `pwd` now."}]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
-    proc = run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "c", "--base_dataset",
-                   data, "--source_lang", "en", check=True)
+    proc = run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", tmp_path / "c", "--base_dataset",
+                          data, "--source_lang", "en", check=True)
     # 9 pieces; distinct: "That is all.", "Thank you!", "The fox.", "Use X1 now." (the code is not part of it).
     # A random model loses the placeholder, so "Use X1 now." is translated again around the code: 4 more
     # pieces ("Use", "now." twice), 2 more distinct ones.
@@ -152,8 +163,8 @@ def test_repeated_pieces_are_translated_once(tmp_path, models):
 @pytest.mark.parametrize("fmt", ["alpaca", "dolly", "parquet", "csv"])
 def test_instruction_formats(tmp_path, models, data, fmt):
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latn", ckpt, "--base_dataset", data[fmt],
-            "--source_lang", "en", "--keep_source", check=True)
+    run_in_process("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latn", ckpt, "--base_dataset",
+                   data[fmt], "--source_lang", "en", "--keep_source", check=True)
     out = combine(ckpt, tmp_path / "out")["train"]
     fields = ["instruction", "context", "response"] if fmt == "dolly" else ["instruction", "input", "output"]
     assert chunk_headers(ckpt)[0]["text_fields"] == fields
@@ -174,8 +185,8 @@ def test_instruction_formats(tmp_path, models, data, fmt):
 @pytest.mark.parametrize("fmt", ["sharegpt", "messages"])
 def test_conversations_turn_by_turn(tmp_path, models, data, fmt):
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "mbart", "--model_name", models["mbart"], "nl", ckpt, "--base_dataset", data[fmt],
-            "--source_lang", "en", "--keep_source", check=True)
+    run_in_process("translate.py", "mbart", "--model_name", models["mbart"], "nl", ckpt, "--base_dataset", data[fmt],
+                   "--source_lang", "en", "--keep_source", check=True)
     out = combine(ckpt, tmp_path / "out")["train"][0]
     field = "conversations" if fmt == "sharegpt" else "messages"
     role, text = ("from", "value") if fmt == "sharegpt" else ("role", "content")
@@ -190,8 +201,8 @@ def test_conversations_turn_by_turn(tmp_path, models, data, fmt):
 
 def test_all_splits_of_a_saved_dataset(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "madlad", "--model_name", models["madlad"], "nl", ckpt, "--base_dataset", data["disk"],
-            check=True)
+    run_in_process("translate.py", "madlad", "--model_name", models["madlad"], "nl", ckpt, "--base_dataset",
+                   data["disk"], check=True)
     out = combine(ckpt, tmp_path / "out")
     rows = oasst_rows()
     assert sorted(out) == ["train", "validation"]
@@ -212,8 +223,8 @@ def test_long_text_is_split_not_truncated(tmp_path, models):
     text = f"{para}\n\n{para}\n\n- Please explain why.\n"
     data = write_jsonl(tmp_path / "long.jsonl", [{"text": text}])
     ckpt = tmp_path / "c"
-    run_cli("translate.py", "m2m", "--model_name", small, "nl", ckpt, "--base_dataset", data, "--source_lang", "en",
-            check=True)
+    run_in_process("translate.py", "m2m", "--model_name", small, "nl", ckpt, "--base_dataset", data, "--source_lang",
+                   "en", check=True)
     out = combine(ckpt, tmp_path / "o")["train"][0]["text"]
     fox = direct("m2m", small, "The quick brown fox jumps over the lazy dog.", "en", "nl")
     hello = direct("m2m", small, "Hello world, how are you today?", "en", "nl")
@@ -229,7 +240,7 @@ def test_resume_after_kill_minus_9_gives_every_record_once(tmp_path, models):
     args = ["llm", "--model_name", models["chat"], "nl", None, "--base_dataset", data, "--source_lang", "en",
             "--checkpoint_n", "2", "--batch_size", "4", "--max_length", "24"]
     ref = tmp_path / "ref"
-    run_cli("translate.py", *[a if a is not None else ref for a in args], check=True)
+    run_in_process("translate.py", *[a if a is not None else ref for a in args], check=True)
 
     ckpt = tmp_path / "ckpt"
     cmd = [sys.executable, str(ROOT / "translate.py"), *[str(a) if a is not None else str(ckpt) for a in args]]
@@ -259,23 +270,23 @@ def test_resume_after_kill_minus_9_gives_every_record_once(tmp_path, models):
 def test_shards_and_ranges_fill_one_folder(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
     base = ["m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["alpaca"], "--source_lang", "en"]
-    run_cli("translate.py", *base, "--num_shards", "2", "--shard_index", "1", check=True)
+    run_in_process("translate.py", *base, "--num_shards", "2", "--shard_index", "1", check=True)
     assert [h["indices"] for h in chunk_headers(ckpt)] == [[1, 3]]
-    run_cli("translate.py", *base, "--num_shards", "2", "--shard_index", "0", "--end_index", "1", check=True)
-    run_cli("translate.py", *base, "--start_index", "1", check=True)  # picks up only index 2
+    run_in_process("translate.py", *base, "--num_shards", "2", "--shard_index", "0", "--end_index", "1", check=True)
+    run_in_process("translate.py", *base, "--start_index", "1", check=True)  # picks up only index 2
     assert sorted(i for h in chunk_headers(ckpt) for i in h["indices"]) == [0, 1, 2, 3]
     single = tmp_path / "single"
-    run_cli("translate.py", *base[:4], single, *base[5:], check=True)
+    run_in_process("translate.py", *base[:4], single, *base[5:], check=True)
     assert combine(ckpt, tmp_path / "a") == combine(single, tmp_path / "b")
 
 
 def test_mixing_translators_in_one_folder(tmp_path, models, data):
     """LLaMa2lang's documented use: stop, then continue the same folder with another backend."""
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["oasst"],
-            "--end_index", "5", check=True)
-    proc = run_cli("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latn", ckpt, "--base_dataset",
-                   data["oasst"], check=True)
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["oasst"],
+                   "--end_index", "5", check=True)
+    proc = run_in_process("translate.py", "nllb", "--model_name", models["nllb"], "nld_Latn", ckpt, "--base_dataset",
+                          data["oasst"], check=True)
     assert "5 already done" in proc.stderr
     headers = chunk_headers(ckpt)
     assert {h["translator"] for h in headers} == {"m2m", "nllb"}
@@ -286,8 +297,8 @@ def test_mixing_translators_in_one_folder(tmp_path, models, data):
 
 def test_opus_pivots_through_english(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
-    proc = run_cli("translate.py", "opus", "--model_name", models["opus_pattern"], "pt", ckpt, "--base_dataset",
-                   data["oasst"], check=True)
+    proc = run_in_process("translate.py", "opus", "--model_name", models["opus_pattern"], "pt", ckpt, "--base_dataset",
+                          data["oasst"], check=True)
     # de->pt has no model: de->en->pt; nl->pt and eo->pt have neither a direct model nor an English leg
     out = combine(ckpt, tmp_path / "out")["train"]
     ids = [r["message_id"] for r in out]
@@ -343,14 +354,14 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, models, data):
 
 def test_folder_of_another_language_is_refused(tmp_path, models, data):
     ckpt = tmp_path / "ckpt"
-    run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["alpaca"],
-            "--source_lang", "en", check=True)
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset", data["alpaca"],
+                   "--source_lang", "en", check=True)
     before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
-    assert_usage_error(run_cli("translate.py", "m2m", "--model_name", models["m2m"], "de", ckpt, "--base_dataset",
-                               data["alpaca"], "--source_lang", "en"), "translation into 'nl'")
+    assert_usage_error(run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "de", ckpt,
+                                      "--base_dataset", data["alpaca"], "--source_lang", "en"), "translation into 'nl'")
     (ckpt / "chunk-train-000000000-000000003.json").write_text('{"format": "l2l-translation-checkpoint", "ind')
-    assert_usage_error(run_cli("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt, "--base_dataset",
-                               data["alpaca"], "--source_lang", "en"), "corrupt",
+    assert_usage_error(run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", ckpt,
+                                      "--base_dataset", data["alpaca"], "--source_lang", "en"), "corrupt",
                                "chunk-train-000000000-000000003.json")
     assert set(p.name for p in ckpt.iterdir()) == set(before)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli, write_jsonl
+from conftest import run_cli, run_in_process, write_jsonl
 
 PORTUGUESE = [
     "A cidade acordou cedo e as padarias abriram as portas antes do nascer do sol.",
@@ -110,7 +110,7 @@ def test_continued_pretraining_on_plain_text(tmp_path, models):
     assert "instruction_prompt" not in (out / "README.md").read_text().split("## Use")[0]
     alpaca = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "a", "output": "b"}])
     for cmd in (["pretrain.py", tmp_path / "x", alpaca], ["finetune.py", tmp_path / "x", alpaca, "", "--raw_text"]):
-        bad = run_cli(*cmd, "--base_model", models["chat"], "--noquant")
+        bad = run_in_process(*cmd, "--base_model", models["chat"], "--noquant")
         errors = [line for line in bad.stderr.splitlines() if "error" in line]
         assert bad.returncode == 2 and len(errors) == 1 and "has no column 'text'" in errors[0], bad.stderr
         assert not (tmp_path / "x").exists()
@@ -131,7 +131,7 @@ def test_extend_tokenizer_bad_input(tmp_path, models, case):
         "wrong_lang": (models["chat"], pt, ["--lang", "de"], "mostly in Portuguese"),
     }[case]
     args = ["--num_new_tokens", "5", *extra] if "--num_new_tokens" not in extra else extra
-    proc = run_cli("extend_tokenizer.py", model, data, tmp_path / "out", *args)
+    proc = run_in_process("extend_tokenizer.py", model, data, tmp_path / "out", *args)
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr
     assert not (tmp_path / "out").exists()
