@@ -24,10 +24,16 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("HF_DATASETS_CACHE", str(Path("/tmp") / f"l2l-test-datasets-cache-{os.getuid()}"))
 
 
+# The longest tests, started first so that neither worker is left running one of them alone at the end.
+LONGEST_FIRST = ("test_quickstart_end_to_end_on_real_models", "test_gguf_export_runs_in_llama_cpp_like_transformers",
+                 "test_evaluate_model_interrupted_writes_nothing_then_completes", "test_gguf_of_an_extended_vocabulary")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "e2e" in Path(str(item.fspath)).parts:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: item.originalname not in LONGEST_FIRST)  # stable: the rest keep their order
 
 
 def run_cli(script: str, *args: str, cwd: Path | None = None, timeout: int = 300, env: dict | None = None,
