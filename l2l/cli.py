@@ -48,7 +48,12 @@ class Parser(argparse.ArgumentParser):
             from l2l.config import apply_run_file, read_run_file
 
             argv = apply_run_file(self, read_run_file(path), path, argv, ignore=self.run_file_ignores)
-        return super().parse_known_args(argv, namespace)
+        ns, extras = super().parse_known_args(argv, namespace)
+        if self.__dict__.get("file_positionals"):
+            from l2l.config import place_file_positionals
+
+            place_file_positionals(self, ns)
+        return ns, extras
 
     def error(self, message: str):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

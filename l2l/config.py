@@ -253,12 +253,15 @@ def _value(action: argparse.Action, key: str, value: Any, path: str) -> Any:
         return value
     if value is None:
         return None
-    if isinstance(value, list) and (action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction)):
-        return [_value(_Single(action), key, v, path) for v in value]
+    many = getattr(action, "nargs", None) in ("+", "*") or isinstance(action, argparse._AppendAction)
+    if many:
+        return [_value(_Single(action), key, v, path) for v in (value if isinstance(value, list) else [value])]
+    if isinstance(value, (bool, list, dict)):  # YAML reads `no` as false: Norwegian must be quoted
+        kind = "true/false (quote it if it is text: 'no')" if isinstance(value, bool) else f"a {type(value).__name__}"
+        raise UsageError(f"--config {path}: {key} takes one value, got {kind}")
     convert = action.type or str
     try:
-        out = convert(value if isinstance(value, str) else str(value).lower() if isinstance(value, bool)
-                      else str(value))
+        out = convert(value if isinstance(value, str) else str(value))
     except (argparse.ArgumentTypeError, TypeError, ValueError) as e:
         raise UsageError(f"--config {path}: {key}: {e}") from e
     if action.choices is not None and out not in action.choices:
@@ -270,7 +273,7 @@ class _Single:
     """One item of a list-valued flag: the flag's type and choices."""
 
     def __init__(self, action: argparse.Action):
-        self.type, self.choices = action.type, action.choices
+        self.type, self.choices, self.nargs = action.type, action.choices, None
 
 
 def _given_on_command_line(action: argparse.Action, argv: list[str]) -> bool:
@@ -279,9 +282,10 @@ def _given_on_command_line(action: argparse.Action, argv: list[str]) -> bool:
 
 def apply_run_file(parser: argparse.ArgumentParser, values: dict, path: str, argv: list[str],
                    ignore: tuple[str, ...] = ()) -> list[str]:
-    """Make a run file's values the parser's defaults (a positional it sets becomes optional), so that the
-    command line still wins. A sub-command named in the file is put in front of argv when argv names none.
-    Keys no flag takes are an error, except `ignore` (settings a run records that are not flags)."""
+    """Make a run file's values the parser's defaults, so that the command line still wins. A positional the
+    file sets becomes optional; `Parser` then gives the command line's positionals first to those the file
+    leaves out (`place_file_positionals`). A sub-command named in the file is put in front of argv when argv
+    names none. Keys no flag takes are an error, except `ignore` (settings a run records that are not flags)."""
     from l2l.cli import UsageError
 
     values = dict(values)
@@ -289,7 +293,7 @@ def apply_run_file(parser: argparse.ArgumentParser, values: dict, path: str, arg
     if script is not None and str(script) != parser.prog.split()[-1]:
         raise UsageError(f"--config {path} is a run file for {script}, not {parser.prog.split()[-1]}")
     keys, sub = _actions_by_key(parser)
-    sub_keys: dict = {}
+    chosen_parser, sub_keys = None, {}
     if sub is not None:
         chosen = next((a for a in argv if a in sub.choices), None) or values.get(sub.dest)
         if chosen is not None and chosen not in sub.choices:
@@ -297,26 +301,66 @@ def apply_run_file(parser: argparse.ArgumentParser, values: dict, path: str, arg
         if chosen is not None:
             if not any(a in sub.choices for a in argv):
                 argv = [chosen, *argv]
-            sub_keys, _ = _actions_by_key(sub.choices[chosen])
+            chosen_parser = sub.choices[chosen]
+            sub_keys, _ = _actions_by_key(chosen_parser)
     unknown = [k for k in values if k not in keys and k not in sub_keys and k not in ignore
                and not (sub is not None and k == sub.dest)]
     if unknown:
         raise UsageError(f"--config {path}: no flag --{unknown[0]} in this command (see --help)")
-    chosen_parser = sub.choices[chosen] if sub_keys else None
+    parsers = [q for q in (parser, chosen_parser) if q is not None]
     given = [a for a in [*keys.values(), *sub_keys.values()] if _given_on_command_line(a, argv)]
+    applied = []  # (the parser that owns the flag, the flag, the file's value)
     for key, value in values.items():
-        action = keys.get(key)
-        if action is None or action.default is argparse.SUPPRESS:
-            action = sub_keys.get(key, action)
+        owner, action = parser, keys.get(key)
+        if (action is None or action.default is argparse.SUPPRESS) and key in sub_keys:
+            owner, action = chosen_parser, sub_keys[key]
         if action is None or action in given:
             continue
-        if any(_exclusive_with(q, action, other) for q in (parser, chosen_parser) if q for other in given):
+        if any(_exclusive_with(q, action, other) for q in parsers for other in given):
             continue  # the command line chose another flag of the same group
-        action.default = _value(action, key, value, path)
+        applied.append((owner, action, _value(action, key, value, path)))
+    _check_exclusive(parsers, applied, path)
+    for owner, action, value in applied:
         action.required = False
-        if not action.option_strings:  # a positional the file gives: the command line may leave it out
+        if action.option_strings:
+            action.default = value
+        else:  # placed after parsing, where the command line leaves room (Parser.parse_known_args)
+            action.default = None
             action.nargs = {None: "?", "+": "*"}.get(action.nargs, action.nargs)
+            owner.__dict__.setdefault("file_positionals", {})[action.dest] = value
     return argv
+
+
+def place_file_positionals(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
+    """The positionals of a parser whose run file set some. The command line's n positionals fill, in order, the
+    positionals the file leaves out and, when n is larger, that many more of the file's, from the first; the
+    file fills the rest. (`run_inference.py --config chat.yaml "question"`: the question is the input, not the
+    model; `finetune.py OUT DATA --config recipe.yaml`: the recipe's prompt stays.)"""
+    from_file = parser.__dict__.get("file_positionals") or {}
+    if not from_file:
+        return
+    actions = [a for a in parser._actions if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
+    typed = [getattr(ns, a.dest, None) for a in actions]
+    cli = [v for v in typed if v is not None and v != []]
+    placed = {a.dest: from_file.get(a.dest, a.default) for a in actions}
+    replaced = [a.dest for a in actions if a.dest in from_file][:max(0, len(cli) - (len(actions) - len(from_file)))]
+    targets = [a.dest for a in actions if a.dest not in from_file or a.dest in replaced]
+    for dest, value in zip(targets, cli):
+        placed[dest] = value
+    for dest, value in placed.items():
+        setattr(ns, dest, value)
+
+
+def _check_exclusive(parsers: list, applied: list, path: str) -> None:
+    """Two flags of one exclusive group set by the file (quant8 and noquant): refused, as on the command line."""
+    from l2l.cli import UsageError
+
+    chosen = [action for _, action, value in applied if value not in (None, False)]
+    for group in (g for q in parsers for g in q._mutually_exclusive_groups):
+        both = [a for a in chosen if a in group._group_actions]
+        if len(both) > 1:
+            names = " and ".join(a.option_strings[0].lstrip("-") for a in both)
+            raise UsageError(f"--config {path}: {names} cannot be used together")
 
 
 def _exclusive_with(parser: argparse.ArgumentParser, a: argparse.Action, b: argparse.Action) -> bool:

@@ -54,7 +54,7 @@ def run_cli(script: str, *args: str, cwd: Path | None = None, timeout: int = 300
 def run_main(script: str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
     """A script's main(argv) run in-process as its `if __name__ == "__main__"` runs it (l2l.cli.run): exit code,
     stdout and stderr, like run_cli, without starting an interpreter. For refusals, which end before any model
-    runs; whole runs go through run_cli, as a user would start them."""
+    runs, and (through run_in_process) whole runs where the process itself is not under test."""
     import contextlib
     import importlib
     import io

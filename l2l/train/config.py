@@ -211,4 +211,5 @@ def record_checkpoints(cfg: TrainingConfig, settings: dict, main_process: bool =
     from l2l.io import atomic_write_json
 
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / SETTINGS_FILE, settings)
+    # without --overwrite: replayed as a run file (--config this file), the record resumes the run, never restarts it
+    atomic_write_json(folder / SETTINGS_FILE, {k: v for k, v in settings.items() if k != "overwrite"})

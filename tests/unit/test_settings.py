@@ -90,6 +90,17 @@ def test_command_line_wins_and_exclusive_flags_follow_it(tmp_path):
     assert args.quant8 and not args.noquant and args.lora_r == 8
 
 
+def test_positionals_on_the_command_line_fill_what_the_run_file_leaves_out(tmp_path):
+    chat = tmp_path / "chat.yaml"
+    chat.write_text("model_name: M\ninstruction_prompt: P\n", encoding="utf-8")
+    args = parser_of("run_inference.py").parse_args(["--config", str(chat), "Hoe gaat het?"])
+    assert (args.model_name, args.instruction_prompt, args.input) == ("M", "P", "Hoe gaat het?")
+    args = parser_of("run_inference.py").parse_args(["--config", str(chat)])
+    assert (args.model_name, args.instruction_prompt, args.input) == ("M", "P", None)
+    args = parser_of("run_inference.py").parse_args(["--config", str(chat), "M2", "P2", "Q"])  # all given: all win
+    assert (args.model_name, args.instruction_prompt, args.input) == ("M2", "P2", "Q")
+
+
 def test_translate_run_file_names_the_backend_and_the_command_line_can_change_it(tmp_path):
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"backend": "nllb", "target_lang": "nl", "checkpoint_location": "ck",
@@ -106,6 +117,8 @@ def test_translate_run_file_names_the_backend_and_the_command_line_can_change_it
 
 def test_list_positionals_and_repeatable_flags_from_a_run_file(tmp_path):
     run = tmp_path / "run.yaml"
+    run.write_text("datasets: one.jsonl\ntokenizer: tok\n", encoding="utf-8")  # one item of a list flag
+    assert parser_of("dataset_stats.py").parse_args(["--config", str(run)]).datasets == ["one.jsonl"]
     run.write_text("datasets: [a, b]\ntokenizer: tok\n", encoding="utf-8")
     args = parser_of("dataset_stats.py").parse_args(["--config", str(run)])
     assert (args.datasets, args.tokenizer) == (["a", "b"], "tok")
@@ -132,8 +145,22 @@ def test_recorded_training_settings_replay_the_run(tmp_path):
     assert flat_settings(cfg2, thread_options(again, cfg2.dataset_name)) == settings
 
 
+def test_the_settings_record_resumes_when_replayed(tmp_path):
+    """A run started with --overwrite records its settings without it: replaying the record resumes the run
+    instead of deleting its checkpoints."""
+    from l2l.train.config import SETTINGS_FILE, SFTOptions, record_checkpoints
+
+    cfg = SFTOptions(tuned_model=str(tmp_path / "T"), dataset_name="D", instruction_prompt="P", overwrite=True)
+    record_checkpoints(cfg, {"lora_r": 16, "overwrite": True})
+    record = json.loads((tmp_path / "T-checkpoints" / SETTINGS_FILE).read_text())
+    assert record == {"lora_r": 16}
+
+
 @pytest.mark.parametrize("text,expected", [
     ("lora_rr: 8\n", "no flag --lora_rr in this command"),
+    ("quant8: true\nnoquant: true\n", "quant8 and noquant cannot be used together"),
+    ("base_model: no\n", "base_model takes one value, got true/false (quote it if it is text: 'no')"),
+    ("base_model: [a, b]\n", "base_model takes one value, got a list"),
     ("lora_r: -1\n", "lora_r: expected a positive integer"),
     ("noquant: 'yes'\n", "noquant is a switch"),
     ("padding: middle\n", "'middle' is not one of left, right"),
