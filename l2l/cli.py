@@ -1,4 +1,4 @@
-"""What every script shares on the command line: one-line errors with exit code 2, logging, flag groups."""
+"""What every script shares on the command line: one-line errors with exit code 2, logging, the parser."""
 
 from __future__ import annotations
 
@@ -146,19 +146,3 @@ def non_negative_int(value: str) -> int:
 def first_line(e: BaseException) -> str:
     """An exception's message cut to its first line (its type where it has none), for one-line errors."""
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
-
-
-def add_hub_args(parser: argparse.ArgumentParser) -> None:
-    """--push_to_hub and --private (l2l.config.HubOptions)."""
-    from l2l.config import HubOptions, add_arguments
-
-    add_arguments(parser, HubOptions)
-
-
-def add_cpu_arg(parser: argparse.ArgumentParser, help: str = CPU_HELP, **kw) -> None:
-    parser.add_argument("--cpu", action="store_true", help=help, **kw)
-
-
-def add_trust_remote_code_arg(parser: argparse.ArgumentParser, **kw) -> None:
-    parser.add_argument("--trust_remote_code", action="store_true",
-                        help=TRUST_REMOTE_CODE_HELP, **kw)

@@ -217,9 +217,7 @@ def read_run_file(path: str) -> dict:
             import yaml
 
             values = yaml.safe_load(text)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise UsageError(f"--config {path}: not a YAML or JSON file ({first_line(e)})") from e
-    except Exception as e:  # yaml.YAMLError and its kinds
+    except Exception as e:  # UnicodeDecodeError, json's ValueError, yaml.YAMLError and its kinds
         raise UsageError(f"--config {path}: not a YAML or JSON file ({first_line(e)})") from e
     if values is None:
         return {}
@@ -340,8 +338,7 @@ def place_file_positionals(parser: argparse.ArgumentParser, ns: argparse.Namespa
     if not from_file:
         return
     actions = [a for a in parser._actions if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
-    typed = [getattr(ns, a.dest, None) for a in actions]
-    cli = [v for v in typed if v is not None and v != []]
+    cli = [v for a in actions if (v := getattr(ns, a.dest, None)) is not None and v != []]
     placed = {a.dest: from_file.get(a.dest, a.default) for a in actions}
     replaced = [a.dest for a in actions if a.dest in from_file][:max(0, len(cli) - (len(actions) - len(from_file)))]
     targets = [a.dest for a in actions if a.dest not in from_file or a.dest in replaced]
