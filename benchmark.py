@@ -42,6 +42,7 @@ class BenchmarkOptions:
     output_dir: str = option(
         "benchmark_results", "Where results.md, results.csv, results.json and chart.png go. Default benchmark_results."
     )
+    overwrite: bool = option(False, "Replace the results of an earlier benchmark in --output_dir.")
 
 
 def build_parser() -> Parser:
@@ -70,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             unknown.append(str(e))
     if unknown:
         raise UsageError("; ".join(unknown))
-    from l2l.io import check_apart, check_writable
+    from l2l.io import building, check_output_free
 
-    check_writable(cfg.output_dir, folder=True, flag="--output_dir")
-    check_apart(cfg.output_dir, cfg.dataset)
+    check_output_free(cfg.output_dir, cfg.overwrite, flag="--output_dir",
+                      inputs=(cfg.dataset, *[s for s in specs if Path(s).exists()]))
     seed = None if cfg.seed < 0 else cfg.seed
     if Path(cfg.dataset).is_file():
         sources, references = benchmark.read_parallel(cfg.dataset, cfg.n, cfg.start, seed)
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                                           options, cfg.batch_size))
     text = benchmark.table(results, cfg.source_language, cfg.target_language, len(sources))
     print(text)
-    benchmark.write_outputs(results, Path(cfg.output_dir), text, sources, references)
+    with building(cfg.output_dir, "translation benchmark") as folder:
+        benchmark.write_outputs(results, folder, text, sources, references)
     log(f"results in {cfg.output_dir}/ (results.md, results.csv, results.json, chart.png)")
     return 0 if any(r.error is None for r in results) else 1
 

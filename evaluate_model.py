@@ -66,6 +66,7 @@ class EvaluationOptions:
     lm_eval_tasks: str | None = option(None, "Comma-separated lm-evaluation-harness tasks (optional).")
     thread_template: str | None = option(None, "Chat template for both models (default: the tuned one's).")
     output_dir: str = option("evaluation_results", "Default evaluation_results.")
+    overwrite: bool = option(False, "Replace the results of an earlier evaluation in --output_dir.")
     seed: int = option(42, "Default 42.", type=int)
     quant4: bool = option(False, "Load the models in 4 bits.")
     cpu: bool = option(False, "Use the CPU even when a GPU is available.")
@@ -79,25 +80,35 @@ def build_parser() -> Parser:
     return p
 
 
+def choice_item(row, where: str) -> dict:
+    """One multiple-choice question: its text, its choices, the index of the right one (given as an index, a
+    letter, or the choice's text)."""
+    if not isinstance(row, dict) or not all(k in row for k in ("question", "choices", "answer")):
+        raise UsageError(f"{where}: expected question, choices and answer (index or letter)")
+    question, choices, answer = row["question"], row["choices"], row["answer"]
+    if not isinstance(question, str) or not isinstance(choices, list) or len(choices) < 2:
+        raise UsageError(f"{where}: question must be a text and choices a list of at least two")
+    if isinstance(answer, str):
+        letter = answer.strip().upper()
+        if len(letter) == 1 and letter.isalpha():
+            answer = ord(letter) - ord("A")
+        elif answer in choices:
+            answer = choices.index(answer)
+        else:
+            raise UsageError(f"{where}: the answer {row['answer']!r} is neither a letter nor one of the choices")
+    if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
+        raise UsageError(f"{where}: the answer {row['answer']!r} is out of range for {len(choices)} choices "
+                         f"(0-{len(choices) - 1}, or A-{chr(ord('A') + len(choices) - 1)})")
+    return {"question": question, "choices": [str(c) for c in choices], "answer": answer}
+
+
 def read_choices(path: str) -> list[dict]:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"--choices_file {path}: no such file")
     from l2l.data import read_jsonl
 
-    items = []
-    for n, row in read_jsonl(p, "--choices_file"):
-        try:
-            choices, answer = row["choices"], row["answer"]
-            if isinstance(answer, str):
-                letter = answer.strip().upper()
-                answer = "ABCDEFGHIJ".index(letter) if len(letter) == 1 else choices.index(answer)
-            if not (isinstance(row["question"], str) and isinstance(choices, list) and 0 <= int(answer) < len(choices)):
-                raise ValueError
-        except (KeyError, ValueError, TypeError):
-            raise UsageError(f"--choices_file {path}, line {n}: expected question, choices and answer "
-                             "(index or letter)") from None
-        items.append({"question": row["question"], "choices": [str(c) for c in choices], "answer": int(answer)})
+    items = [choice_item(row, f"--choices_file {path}, line {n}") for n, row in read_jsonl(p, "--choices_file")]
     if not items:
         raise UsageError(f"--choices_file {path} is empty")
     return items
@@ -247,11 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.inference import adapter_base
 
     languages.validate(cfg.target_lang, "--target_lang")
-    from l2l.io import check_apart, check_writable
+    from l2l.io import check_output_free
 
-    check_writable(cfg.output_dir, folder=True, flag="--output_dir")
-    check_apart(cfg.output_dir, cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset,
-                cfg.text_file, cfg.retention_text_file)
+    check_output_free(cfg.output_dir, cfg.overwrite, flag="--output_dir", inputs=(
+        cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset, cfg.text_file, cfg.retention_text_file,
+        cfg.thread_template, *(cfg.choices_file or [])))
+    if same_path(cfg.base_model, cfg.tuned_model):
+        raise UsageError(f"the base and the tuned model are the same ({cfg.tuned_model}): give the tuned model "
+                         "(an adapter folder or a merged model) second")
     if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in cfg.choices_file or []}
@@ -286,13 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def same_path(a: str, b: str) -> bool:
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return a == b or (pa.exists() and pb.exists() and pa.resolve() == pb.resolve())
+
+
 def write_results(rows: list[dict], cfg, n_threads: int, n_prompts: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from l2l.io import atomic_write_text
+    """The table printed, and results.md, results.json, chart.png in --output_dir, written whole."""
+    from l2l.io import building
 
     metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
     lines = [f"Evaluation on {cfg.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
@@ -304,20 +319,28 @@ def write_results(rows: list[dict], cfg, n_threads: int, n_prompts: int) -> None
         lines.append(f"| {k} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals) + f" | {ratio} |")
     text = "\n".join(lines)
     print(text)
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.md", text + "\n")
-    atomic_write_text(out / "results.json", json.dumps({"dataset": cfg.dataset, "target_lang": cfg.target_lang,
-                                                        "results": rows}, ensure_ascii=False, indent=1))
+    with building(cfg.output_dir, "evaluation") as out:
+        (out / "results.md").write_text(text + "\n", encoding="utf-8")
+        (out / "results.json").write_text(json.dumps({"dataset": cfg.dataset, "target_lang": cfg.target_lang,
+                                                      "results": rows}, ensure_ascii=False, indent=1), encoding="utf-8")
+        chart(rows, metrics, out / "chart.png")
+    log(f"results in {cfg.output_dir}/ (results.md, results.json, chart.png)")
+
+
+def chart(rows: list[dict], metrics: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     shown = [k for k in metrics if all(isinstance(r.get(k), float) for r in rows)]
     fig, axes = plt.subplots(1, max(1, len(shown)), figsize=(3.2 * max(1, len(shown)), 3.5))
     for ax, k in zip(axes if len(shown) > 1 else [axes], shown):
         ax.bar([r["model"] for r in rows], [r[k] for r in rows], color=["#999999", "#3366cc"])
         ax.set_title(k, fontsize=9)
     fig.tight_layout()
-    fig.savefig(out / "chart.png", dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    log(f"results in {out}/ (results.md, results.json, chart.png)")
 
 
 if __name__ == "__main__":

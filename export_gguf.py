@@ -62,15 +62,16 @@ def build_parser() -> Parser:
 
 
 def check_output(cfg) -> Path:
-    from l2l.io import check_apart, check_writable
+    from l2l.io import check_file_free
 
     out = Path(cfg.output)
     if out.suffix.lower() != ".gguf":
         raise UsageError(f"the output {cfg.output} should end in .gguf")
-    if out.is_dir() or (out.exists() and not cfg.overwrite):
-        raise UsageError(f"the output {cfg.output} exists; give --overwrite to replace it")
-    check_apart(cfg.output, cfg.model, cfg.base_model)
-    check_writable(str(out.parent) if str(out.parent) else ".", folder=True, flag="output")
+    check_file_free(cfg.output, cfg.overwrite, inputs=(cfg.model, cfg.base_model))
+    if cfg.outtype in QUANT_TYPES:  # before the merge and the conversion, not after
+        from l2l.llamacpp import require_quantizer
+
+        require_quantizer(cfg.outtype)
     return out
 
 
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.base_model and own_base is None and not Path(cfg.model, "adapter_config.json").exists():
         raise UsageError(f"--base_model is for adapters; {cfg.model} is a full model (no adapter_config.json)")
     base = cfg.base_model or own_base
+    from l2l.modeling import check_model_files
+
+    for folder in (cfg.model, base):
+        if folder:
+            check_model_files(folder)
     arch = architecture(base or cfg.model, cfg.trust_remote_code)
     converter = llamacpp.find_converter(cfg.llama_cpp)
     if arch not in llamacpp.supported_architectures(converter):
@@ -139,6 +145,13 @@ def main(argv: list[str] | None = None) -> int:
             converted = work / "quantized.gguf"
         meta = gguf_summary(converted)
         converted.replace(out)
+    except Exception as e:
+        from l2l.cli import is_disk_full
+        from l2l.io import DiskFull
+
+        if is_disk_full(e):
+            raise DiskFull(out) from e
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB, {meta['architecture']}, {cfg.outtype}, chat template: "

@@ -106,17 +106,15 @@ def main(argv: list[str] | None = None) -> int:
 def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None:
     """Tokenizer and resized model into output_dir, written whole or not at all."""
     import json
-    import shutil
 
     import transformers
 
     from l2l import vocab
-    from l2l.io import replace_dir, temp_dir_beside
+    from l2l.io import building
     from l2l.modeling import load_model, load_tokenizer
 
     out = Path(cfg.output_dir)
-    tmp = temp_dir_beside(out)
-    try:
+    with building(out, "extended model") as tmp:
         tokenizer.save_pretrained(tmp)
         (tmp / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         extended = load_tokenizer(str(tmp))
@@ -125,14 +123,9 @@ def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None
         vocab.init_new_rows(model, new)
         model.save_pretrained(tmp, safe_serialization=True)
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
-        vocab.write_marker(tmp, {"base_model": cfg.base_model, "learned_from": cfg.dataset,
-                                 "base_vocab_size": len(tokenizer), "new_token_ids": sorted(new),
-                                 "pieces": {str(i): parts for i, parts in sorted(new.items())},
-                                 "tokens_per_word": {"before": round(before, 4), "after": round(after, 4)}})
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        vocab.write_marker(tmp, vocab.extension_record(
+            vocab.read_marker(cfg.base_model), cfg.base_model, cfg.dataset, len(tokenizer), new,
+            {"before": round(before, 4), "after": round(after, 4)}))
     log(f"{len(new)} new tokens (ids {min(new)}-{max(new)}); tokens per word of the text: {before:.3f} -> "
         f"{after:.3f} ({after / before:.2f}x)")
     print(out)

@@ -74,9 +74,10 @@ def build_parser() -> Parser:
 
 def read_paragraphs(spec: str, text_field: str) -> list[str]:
     path = Path(spec)
+    from l2l.data import load_any, read_text
+
     if path.is_file() and path.suffix.lower() == ".txt":
-        return [p.strip() for p in re.split(r"\n\s*\n", path.read_text(encoding="utf-8")) if p.strip()]
-    from l2l.data import load_any
+        return [p.strip() for p in re.split(r"\n\s*\n", read_text(path, "corpus")) if p.strip()]
 
     dsd = load_any(spec)
     data = next(iter(dsd.values()))
@@ -121,14 +122,20 @@ def main(argv: list[str] | None = None) -> int:
         missing = [k for k in keys if k not in getattr(cfg, name)]
         if missing:
             raise UsageError(f"--{name} must contain {', '.join(missing)}")
-    from l2l.io import check_apart
+    from l2l.io import check_apart, check_writable
     from l2l.translate import checkpoints
 
     folder = Path(cfg.checkpoint_location)
-    check_apart(folder, cfg.corpus)
-    done = checkpoints.covered(folder).get("train", set())
+    check_apart(folder, cfg.corpus, cfg.model_name)
+    check_writable(folder, folder=True, flag="checkpoint_location")
+    done = checkpoints.covered(checkpoints.load(folder)[1]).get("train", set())
     paragraphs = read_paragraphs(cfg.corpus, cfg.text_field)[: cfg.max_paragraphs]
-    todo = [item for item in plan(paragraphs, cfg) if item["index"] not in done]
+    planned = plan(paragraphs, cfg)
+    if not planned:
+        raise UsageError(f"no paragraph of {cfg.corpus} has --min_words {cfg.min_words} words or more"
+                         + (f" (the longest has {max(len(p.split()) for p in paragraphs)})" if paragraphs else
+                            " (it holds no text)"))
+    todo = [item for item in planned if item["index"] not in done]
     if not todo:
         log(f"nothing to generate: {len(done)} paragraphs already in {folder}")
         return 0
@@ -144,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         checkpoints.write_manifest(folder, {"dataset": cfg.corpus, "text_fields": ["messages"],
                                             "target_language": "en",
                                             "lang_field": None, "generator": cfg.model_name})
+        from l2l.io import mark_output
+
+        mark_output(folder, "generated conversations")
     failed = 0
     with tqdm(total=len(todo), unit="paragraph", desc="generate") as bar:
         for w in range(0, len(todo), cfg.checkpoint_n):

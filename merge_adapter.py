@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,24 +46,21 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     cfg = from_args(MergeOptions, build_parser().parse_args(argv))
     from l2l.io import check_output_free
+    from l2l.merging import check_merge_inputs
 
     check_output_free(cfg.output_name, cfg.overwrite, inputs=(cfg.model_name, cfg.base_model))
+    check_merge_inputs(cfg.model_name, cfg.base_model)
     import torch
 
-    from l2l.io import replace_dir, temp_dir_beside
+    from l2l.io import building
     from l2l.merging import save_merged
     from l2l.modeling import device_for
 
     out = Path(cfg.output_name)
-    tmp = temp_dir_beside(out)
-    try:
+    with building(out, "merged model") as tmp:
         base = save_merged(cfg.model_name, cfg.base_model, tmp, device=device_for(cfg.cpu),
                            dtype=None if cfg.dtype == "auto" else getattr(torch, cfg.dtype),
                            trust_remote_code=cfg.trust_remote_code)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"merged {cfg.model_name} into {base}: {out}")
     if cfg.hub.push_to_hub:
         from l2l.train.outputs import push_adapter

@@ -38,6 +38,7 @@ class InferenceOptions:
         None, "A .txt file (one prompt a line) or JSONL (prompt/input/instruction text, or messages) to answer."
     )
     output_file: str | None = option(None, "JSONL answers for --input_file, one line per input, in order.")
+    overwrite: bool = option(False, "Replace an existing --output_file.")
     thread_template: str | None = option(
         None, "Chat template (llama3, llama2, chatml, phi3, tokenizer or a file). Default: the model's own."
     )
@@ -87,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.input is not None and cfg.input_file:
         raise UsageError("give either an input or --input_file, not both")
     if cfg.output_file:  # before the model loads and answers: never lose the work at the last step
-        from l2l.io import check_apart, check_writable
+        from l2l.io import check_file_free
 
-        check_writable(cfg.output_file, folder=False, flag="--output_file")
-        check_apart(cfg.output_file, cfg.input_file, cfg.model_name)
+        check_file_free(cfg.output_file, cfg.overwrite, flag="--output_file",
+                        inputs=(cfg.input_file, cfg.model_name, cfg.base_model, cfg.thread_template))
     inputs = read_inputs(Path(cfg.input_file)) if cfg.input_file else None
     from l2l.inference import ChatModel
 

@@ -117,7 +117,7 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
              "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
              "--retention_dataset", str(held["en"]), "--text_file", str(text["pt"]), "--retention_text_file",
-             str(text["en"]), "--output_dir", str(folder))
+             str(text["en"]), "--output_dir", str(folder), "--overwrite")
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
     return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
             for r in rows}, t

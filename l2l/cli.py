@@ -94,14 +94,12 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         sys.exit(2)
-    except OSError as e:
-        import errno
-
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except Exception as e:
+        if not is_disk_full(e):
             raise
-        print(f"{prog}: error: no space left on the device "
-              f"({e.filename or 'writing output'}); everything written before is whole and kept: free some space "
-              "and run the same command again", file=sys.stderr)
+        where = next((x.filename for x in _chain(e) if isinstance(x, OSError) and x.filename), None)
+        print(f"{prog}: error: no space left on the device ({where or 'writing output'}); everything written "
+              "before is whole and kept: free some space and run the same command again", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         _close_progress_bars()  # their last redraw would otherwise land after the message
@@ -110,6 +108,30 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         sys.stdout.flush()
         os._exit(130)  # no interpreter teardown: nothing (a progress bar, a worker) may print after this line
     sys.exit(code or 0)
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while e is not None and len(seen) < 10 and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    return seen
+
+
+# what libraries that do not raise OSError say when the disk fills: safetensors (a Rust io::Error), torch.save
+_DISK_FULL_WORDS = ("no space left on device", "os error 28", "disk quota exceeded", "file write failed")
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether an error (or one it came from) is a full disk or quota, whichever library raised it."""
+    import errno
+
+    for x in _chain(e):
+        if isinstance(x, OSError) and x.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(w in str(x).lower() for w in _DISK_FULL_WORDS):
+            return True
+    return False
 
 
 def _close_progress_bars() -> None:

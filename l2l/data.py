@@ -126,15 +126,23 @@ def read_jsonl(path: Path, what: str) -> Iterator[tuple[int, Any]]:
             raise UsageError(f"{what} {path}, line {n}: not JSON ({e.msg})") from e
 
 
-def read_lines(path: str, what: str = "the text file") -> list[str]:
-    """The non-empty lines of a UTF-8 text file, stripped; one line of error for a missing, binary or empty one."""
+def read_text(path: str | Path, what: str = "the text file") -> str:
+    """A UTF-8 text file whole; one line of error for a missing or binary one."""
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"{what} {path}: no such file")
     try:
-        lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path} is not UTF-8 text") from None
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{what} {path} is not UTF-8 text (byte {e.start} cannot be read)") from None
+    if "\x00" in text:
+        raise UsageError(f"{what} {path} is not text (it holds NUL bytes)")
+    return text
+
+
+def read_lines(path: str, what: str = "the text file") -> list[str]:
+    """The non-empty lines of a UTF-8 text file, stripped; one line of error for a missing, binary or empty one."""
+    lines = [line.strip() for line in read_text(path, what).splitlines() if line.strip()]
     if not lines:
         raise UsageError(f"{what} {path} is empty")
     return lines

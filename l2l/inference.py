@@ -67,6 +67,9 @@ def attach_adapter(model, adapter: str, trainable: bool = False):
     """A LoRA adapter on its base model; an adapter that cannot be read is one line, exit 2."""
     from peft import PeftModel
 
+    from l2l.modeling import check_model_files
+
+    check_model_files(adapter)
     try:
         return PeftModel.from_pretrained(model, adapter, is_trainable=trainable)
     except (RuntimeError, KeyError, AttributeError) as e:  # size mismatch, modules the base does not have
@@ -83,9 +86,10 @@ class ChatModel:
         import transformers
 
         from l2l import templates
-        from l2l.modeling import device_for, load_model
+        from l2l.modeling import check_model_files, device_for, load_model
 
         self.device = device_for(cpu)
+        check_model_files(model_name)
         base = base_model or adapter_base(model_name)
         self.is_adapter = base is not None
         self.tokenizer = adapter_tokenizer(model_name, base, trust_remote_code)

@@ -84,18 +84,104 @@ def replace_dir(tmp: Path, target: Path) -> None:
         os.replace(tmp, target)
 
 
+# ------------------------------------------------------------------------------ outputs the toolkit owns
+OUTPUT_MARKER = ".l2l_output.json"
+# files only this toolkit writes: folders made before the marker existed are recognised by them
+_OWN_FILES = ("l2l_training_settings.json", "training_summary.json")
+
+
+def mark_output(folder: Path, kind: str) -> None:
+    """Say that `folder` was made by this toolkit: --overwrite may replace it later (and only such folders)."""
+    from l2l import __version__
+
+    atomic_write_json(Path(folder) / OUTPUT_MARKER, {"tool": "l2l", "version": __version__, "kind": kind})
+
+
+def is_own(folder: Path) -> bool:
+    """An empty folder, or one this toolkit made (its marker, or a file only it writes)."""
+    folder = Path(folder)
+    return not any(folder.iterdir()) or any((folder / name).is_file() for name in (OUTPUT_MARKER, *_OWN_FILES))
+
+
+def check_replaceable(location: str | Path, flag: str = "output") -> None:
+    """--overwrite replaces only what this toolkit wrote: a non-empty folder without its marker is the user's."""
+    folder = Path(location)
+    if folder.is_dir() and not is_own(folder):
+        example = sorted(p.name for p in folder.iterdir())[0]
+        raise UsageError(f"{flag} {location} holds files this toolkit did not write (such as {example}) and no "
+                         f"{OUTPUT_MARKER}; --overwrite replaces only the toolkit's own outputs: move them away or "
+                         "choose another folder")
+
+
+def remove_own(location: str | Path, flag: str = "output") -> None:
+    """Delete a folder this toolkit made (refusing any other, see check_replaceable)."""
+    check_replaceable(location, flag)
+    shutil.rmtree(location)
+
+
+class DiskFull(OSError):
+    """No space left while writing `filename`: reported in one line, exit 1 (l2l.cli.run)."""
+
+    def __init__(self, path: str | Path):
+        import errno
+
+        super().__init__(errno.ENOSPC, "No space left on device", str(path))
+
+
+@contextlib.contextmanager
+def building(target: str | Path, kind: str):
+    """A folder built beside `target`, marked as the toolkit's and put in its place whole when the block ends;
+    on any error the half-built folder is removed, and a full disk (whatever library raised it) is DiskFull
+    naming the target."""
+    from l2l.cli import is_disk_full
+
+    target = Path(target)
+    tmp = temp_dir_beside(target)
+    try:
+        yield tmp
+        mark_output(tmp, kind)
+        replace_dir(tmp, target)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(e) and getattr(e, "filename", None) != str(target):
+            raise DiskFull(target) from e
+        raise
+
+
+# ------------------------------------------------------------------------------ inputs and outputs apart
+def discovered_inputs(spec: str | Path) -> list[Path]:
+    """The local paths a command reads through `spec` besides it: the base model an adapter folder names in its
+    adapter_config.json (and that base's own base, and so on)."""
+    found: list[Path] = []
+    current = Path(spec).expanduser()
+    while len(found) < 8 and (current / "adapter_config.json").is_file():
+        try:
+            base = json.loads((current / "adapter_config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            break
+        base = base.get("base_model_name_or_path") if isinstance(base, dict) else None
+        if not isinstance(base, str) or not Path(base).expanduser().exists():
+            break
+        current = Path(base).expanduser()
+        found.append(current)
+    return found
+
+
 def check_apart(output: str, *inputs: str | Path | None) -> None:
-    """Refuse an output that is, contains, or lies inside one of the inputs: writing it would replace, delete
-    or bury the input (--overwrite does not change that). Inputs that are not local paths (Hub ids) are ignored."""
+    """Refuse an output that is, contains, or lies inside one of the inputs, or one the command finds through
+    them (an adapter's base model): writing it would replace, delete or bury the input (--overwrite does not
+    change that). Inputs that are not local paths (Hub ids) are ignored."""
     out = Path(output).expanduser().resolve()
     for spec in inputs:
         if spec is None or not Path(spec).expanduser().exists():
             continue
-        inp = Path(spec).expanduser().resolve()
-        how = "is" if out == inp else "contains" if inp.is_relative_to(out) else \
-            "lies inside" if out.is_relative_to(inp) else None
-        if how:
-            raise UsageError(f"the output {output} {how} the input {spec}; choose an output outside it")
+        for path, via in [(Path(spec).expanduser(), None)] + [(p, spec) for p in discovered_inputs(spec)]:
+            inp = path.resolve()
+            how = "is" if out == inp else "contains" if inp.is_relative_to(out) else \
+                "lies inside" if out.is_relative_to(inp) else None
+            if how:
+                what = f"the base model {path} of the adapter {via}" if via else f"the input {spec}"
+                raise UsageError(f"the output {output} {how} {what}; choose an output outside it")
 
 
 def check_writable(location: str | Path, folder: bool, flag: str = "output") -> None:
@@ -111,15 +197,25 @@ def check_writable(location: str | Path, folder: bool, flag: str = "output") -> 
         raise UsageError(f"{flag} {location} cannot be created: {blocked} is a file")
 
 
-def check_output_free(location: str, overwrite: bool, inputs: tuple = ()) -> None:
-    """Refuse to replace an existing file or non-empty folder unless asked to, and any output that is,
-    contains or lies inside an input."""
+def check_output_free(location: str, overwrite: bool, inputs: tuple = (), flag: str = "output") -> None:
+    """Refuse to replace an existing file or non-empty folder unless asked to (and then only a folder this
+    toolkit made), and any output that is, contains or lies inside an input."""
     check_apart(location, *inputs)
-    check_writable(location, folder=True)
+    check_writable(location, folder=True, flag=flag)
     target = Path(location)
     occupied = target.is_file() or (target.is_dir() and any(target.iterdir()))
     if occupied and not overwrite:
-        raise UsageError(f"output {location} already exists; pass --overwrite to replace it")
+        raise UsageError(f"{flag} {location} already exists; pass --overwrite to replace it")
+    if occupied:
+        check_replaceable(target, flag)
+
+
+def check_file_free(location: str, overwrite: bool, inputs: tuple = (), flag: str = "output") -> None:
+    """The same for an output file: apart from the inputs, writable, and replaced only with --overwrite."""
+    check_apart(location, *inputs)
+    check_writable(location, folder=False, flag=flag)
+    if Path(location).exists() and not overwrite:
+        raise UsageError(f"{flag} {location} already exists; pass --overwrite to replace it")
 
 
 def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: bool = False,
@@ -141,12 +237,7 @@ def save_dataset(dataset, location: str, *, push_to_hub: bool = False, private: 
     datasets.disable_progress_bars()
     check_output_free(location, overwrite)
     target = Path(location)
-    tmp = temp_dir_beside(target)
-    try:
+    with building(target, "dataset") as tmp:
         dataset.save_to_disk(str(tmp))
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"saved to {target}")
     return str(target)

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from l2l.cli import ModelLoadError, UsageError, log
+from l2l.cli import ModelLoadError, UsageError, is_disk_full, log
 
 CONVERTER_VERSION = "0.3.36"  # llama-cpp-python release whose vendored llama.cpp converts (tested)
 SCRIPT = "convert_hf_to_gguf.py"
@@ -137,19 +137,29 @@ def convert(converter: Path, model_dir: Path, out_file: Path, outtype: str,
     log(f"llama.cpp converter: {model_dir.name} -> GGUF ({outtype})")
     done = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if done.returncode:
+        if is_disk_full(Exception(done.stderr)):
+            from l2l.io import DiskFull
+
+            raise DiskFull(out_file)
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         err = next((line for line in reversed(lines) if "rror" in line or "not supported" in line.lower()),
                    lines[-1] if lines else f"exit {done.returncode}")
         raise ModelLoadError(f"llama.cpp's converter failed: {err.strip()[:300]}")
 
 
-def quantize(src: Path, dst: Path, kind: str) -> None:
-    """llama.cpp's own quantizer (through llama-cpp-python) from an f16 GGUF."""
+def require_quantizer(kind: str):
+    """llama-cpp-python, which the k-quants need; one line when it is not installed."""
     try:
         import llama_cpp
     except ImportError:
         raise UsageError(f"--outtype {kind} is a llama.cpp quantization: it needs llama-cpp-python "
                          "(pip install llama-cpp-python), or use f16/bf16/q8_0") from None
+    return llama_cpp
+
+
+def quantize(src: Path, dst: Path, kind: str) -> None:
+    """llama.cpp's own quantizer (through llama-cpp-python) from an f16 GGUF."""
+    llama_cpp = require_quantizer(kind)
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{QUANT_TYPES[kind]}")
     params.nthread = os.cpu_count() or 1

@@ -8,14 +8,25 @@ from pathlib import Path
 from l2l.cli import UsageError
 
 
+def check_merge_inputs(adapter: str, base: str | None) -> str:
+    """Before anything loads: `adapter` is an adapter, and its weights and its base model's are whole; the base."""
+    from l2l.inference import adapter_base
+    from l2l.modeling import check_model_files
+
+    found = base or adapter_base(adapter)
+    if found is None:
+        raise UsageError(f"{adapter} is not a LoRA adapter (no adapter_config.json)")
+    check_model_files(adapter)
+    check_model_files(found)
+    return found
+
+
 def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "cpu", dtype=None,
                 trust_remote_code: bool = False) -> str:
     """Merge `adapter` into `base` (default: the base named in its config) and save it in `folder`; the base."""
-    from l2l.inference import adapter_base, adapter_tokenizer, attach_adapter
+    from l2l.inference import adapter_tokenizer, attach_adapter
 
-    base = base or adapter_base(adapter)
-    if base is None:
-        raise UsageError(f"{adapter} is not a LoRA adapter (no adapter_config.json)")
+    base = check_merge_inputs(adapter, base)
     import transformers
 
     from l2l.modeling import load_model

@@ -21,14 +21,60 @@ def load_error(what: str, name: str, e: BaseException) -> ModelLoadError | Model
     while x is not None and len(chain) < 10:
         chain.add(type(x).__name__)
         x = x.__cause__ or x.__context__
-    if _looks_local(name) and not Path(name).expanduser().exists():
+    local = Path(name).expanduser()
+    if _looks_local(name) and not local.exists():
         return ModelNotFound(f"no such folder {name} (and it is not a Hub model id)")
+    offline = "connect" in str(e).lower() or "offline" in str(e).lower() or "OfflineModeIsEnabled" in chain
+    if not local.exists() and offline:
+        return ModelNotFound(f"no such folder {name}, and no Hub model {name} in the local cache (the Hub cannot be "
+                             "reached)")
+    if local.is_dir() and not what.startswith("tokenizer") and not (local / "config.json").is_file():
+        if any(local.glob("adapter_model.*")):
+            return ModelLoadError(f"{name} holds adapter weights but no adapter_config.json: copy the whole adapter "
+                                  "folder (adapter_config.json names its base model)")
+        return ModelLoadError(f"{name} is not a model folder: it has no config.json")
     patterns = ("tokenizer*", "*.model", "vocab*", "*.spm")
     if what.startswith("tokenizer") and Path(name).is_dir() and not any(any(Path(name).glob(p)) for p in patterns):
         return ModelLoadError(f"cannot load {what} {name}: the folder has no tokenizer files")
     if chain & _NOT_FOUND:
         return ModelNotFound(f"cannot load {what} {name}: {first_line(e)}")
     return ModelLoadError(f"cannot load {what} {name}: {first_line(e)}")
+
+
+def check_weight_file(path: Path) -> None:
+    """A safetensors file is whole: its header parses and its data reaches as far as the header says (a file cut
+    short by an interrupted download or copy is named in one line, before any library maps it)."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            n = struct.unpack("<Q", head)[0] if len(head) == 8 else None
+            header = json.loads(f.read(n)) if n is not None and 8 + n <= size else None
+        if not isinstance(header, dict):
+            raise ValueError
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, UnicodeDecodeError):
+        raise ModelLoadError(f"model file {path} is not a readable safetensors file (cut short or damaged: "
+                             "an interrupted download or copy?); fetch or copy it again") from None
+    if 8 + n + end > size:
+        raise ModelLoadError(f"model file {path} is cut short ({size} of {8 + n + end} bytes: an interrupted "
+                             "download or copy?); fetch or copy it again")
+
+
+def check_model_files(name: str | Path) -> None:
+    """Every safetensors weight file of a local model or adapter folder is whole (Hub ids are left to the Hub)."""
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        return
+    if (any(folder.glob("adapter_model.*")) and not (folder / "adapter_config.json").is_file()
+            and not (folder / "config.json").is_file()):
+        raise ModelLoadError(f"{name} holds adapter weights but no adapter_config.json: copy the whole adapter "
+                             "folder (adapter_config.json names its base model)")
+    for path in sorted(folder.glob("*.safetensors")):
+        check_weight_file(path)
 
 
 def quiet_transformers() -> None:
@@ -77,6 +123,7 @@ def load_model(auto_class, name: str, *, device: str, quant4: bool = False, quan
                trust_remote_code: bool = False, dtype=None, **kwargs):
     """from_pretrained with the toolkit's conventions; a model that cannot be loaded is a UsageError."""
     quiet_transformers()
+    check_model_files(name)
     dtype = dtype or compute_dtype(device)
     qconf = quantization_config(quant4, quant8, dtype)
     try:
@@ -87,7 +134,9 @@ def load_model(auto_class, name: str, *, device: str, quant4: bool = False, quan
         else:
             model = auto_class.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code, **kwargs)
             model.to(device)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # OSError, ValueError; safetensors' own SafetensorError
+        if not isinstance(e, (OSError, ValueError)) and type(e).__name__ != "SafetensorError":
+            raise
         raise load_error("model", name, e) from e
     model.eval()
     return model

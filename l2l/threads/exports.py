@@ -79,15 +79,12 @@ def llamafactory_entry(fmt: str, file_name: str, preference: bool) -> dict:
 
 def write_files(items: dict[str, list[dict]], location: str, fmt: str, preference: bool, overwrite: bool) -> str:
     """Every split as OUTPUT/<split>.jsonl plus dataset_info.json, written whole or not at all."""
-    import shutil
-
-    from l2l.io import check_output_free, replace_dir, temp_dir_beside
+    from l2l.io import building, check_output_free
 
     check_output_free(location, overwrite)
     target = Path(location)
     name = target.name or "l2l"
-    tmp = temp_dir_beside(target)
-    try:
+    with building(target, "thread files") as tmp:
         info = {}
         for split, rows in items.items():
             convert = pair_row if preference else thread_row
@@ -95,10 +92,6 @@ def write_files(items: dict[str, list[dict]], location: str, fmt: str, preferenc
             (tmp / f"{split}.jsonl").write_text("".join(x + "\n" for x in lines), encoding="utf-8")
             info[f"{name}_{split}"] = llamafactory_entry(fmt, f"{split}.jsonl", preference)
         (tmp / "dataset_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return str(target)
 
 

@@ -11,7 +11,7 @@ from l2l import templates
 from l2l.cli import UsageError, log
 from l2l.config import nested, option
 from l2l.data import load_any
-from l2l.shapes import Fields, conversations, record_units
+from l2l.shapes import ROLE_MAP, Fields, conversations, record_units
 from l2l.threads.build import TASK_PROMPT, translation_pairs, translation_tasks, with_system
 
 
@@ -201,6 +201,8 @@ def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int |
                 continue
             pairs.append({**fitted, "origin": "preference"})
         result[split] = pairs
+    if not dropped and not any(result.values()):
+        raise UsageError(no_pairs_reason(ds, opts))
     if dropped and not any(result.values()):
         raise UsageError(f"all {dropped} pairs have prompts longer than --max_prompt_length {max_prompt_length} "
                          f"tokens, even cut to their last question (the shortest needs {shortest}): raise "
@@ -208,6 +210,20 @@ def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int |
     if dropped:
         log(f"{dropped} pairs left out: their last question alone is longer than --max_prompt_length")
     return _splits(result, opts, random.Random(opts.seed))
+
+
+def no_pairs_reason(ds: dict, opts: ThreadOptions) -> str:
+    """Why a dataset gave no preference pair: no ranks at all, or no prompt with two differently ranked replies."""
+    from l2l.shapes import rank_of
+
+    f = opts.fields
+    replies = [r for data in ds.values() for r in data.to_list() if ROLE_MAP.get(r.get(f.role)) == "assistant"]
+    ranked = [r for r in replies if rank_of(r.get(f.rank)) != float("inf")]
+    if not ranked:
+        return (f"--preference needs ranked replies, and none of the {len(replies)} assistant replies in "
+                f"{opts.dataset} has a rank (column {f.rank!r} is empty): train it with finetune.py instead")
+    return (f"no preference pairs in {opts.dataset}: {len(ranked)} of its {len(replies)} replies are ranked, but no "
+            "prompt has two replies of different rank")
 
 
 def pairs_dataset(pairs: dict[str, list[dict]]):

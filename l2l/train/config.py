@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,13 +202,16 @@ def record_checkpoints(cfg: TrainingConfig, settings: dict, main_process: bool =
     folder = Path(cfg.checkpoints_dir)
     if not main_process:
         return
-    if cfg.overwrite and folder.exists():
+    if cfg.overwrite and folder.exists() and any(folder.iterdir()):
+        from l2l.io import remove_own
+
         log(f"--overwrite: removing the checkpoints of the earlier run in {folder}")
-        shutil.rmtree(folder)
+        remove_own(folder, "the checkpoint folder")
     elif not (folder / SETTINGS_FILE).exists() and any(folder.glob("checkpoint-*")):
         log(f"note: {folder} has checkpoints without a record of their settings; resuming from them")
-    from l2l.io import atomic_write_json
+    from l2l.io import atomic_write_json, mark_output
 
     folder.mkdir(parents=True, exist_ok=True)
+    mark_output(folder, "training checkpoints")
     # without --overwrite: replayed as a run file (--config this file), the record resumes the run, never restarts it
     atomic_write_json(folder / SETTINGS_FILE, {k: v for k, v in settings.items() if k != "overwrite"})

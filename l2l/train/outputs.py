@@ -97,24 +97,25 @@ python run_inference.py {cfg.tuned_model} "{getattr(cfg, 'instruction_prompt', '
 def save_outputs(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: list[int] | None = None,
                  template_name: str = "llama3") -> Path:
     """Adapter, tokenizer, generation settings, model card, loss plot and summary in tuned_model/."""
-    out = Path(cfg.tuned_model)
-    out.mkdir(parents=True, exist_ok=True)
-    trainer.model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    if eos_ids:
-        gen = trainer.model.generation_config if hasattr(trainer.model, "generation_config") else None
-        if gen is not None:
-            gen.eos_token_id = eos_ids if len(eos_ids) > 1 else eos_ids[0]
-            gen.pad_token_id = tokenizer.pad_token_id
-            gen.save_pretrained(out)
-    curves = loss_curves(trainer.state.log_history)
-    plot_losses(curves, out / "loss.png", f"{kind.upper()} {Path(cfg.tuned_model).name}")
-    (out / "README.md").write_text(model_card(cfg, kind, summary, template_name), encoding="utf-8")
-    (out / "training_summary.json").write_text(json.dumps(
-        {"kind": kind, "base_model": cfg.base_model, "dataset": cfg.dataset_name,
-         "instruction_prompt": getattr(cfg, "instruction_prompt", None), **summary,
-         "curves": curves, "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}, indent=2), encoding="utf-8")
-    return out
+    from l2l.io import building
+
+    with building(cfg.tuned_model, f"{kind} adapter") as out:
+        trainer.model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        if eos_ids:
+            gen = trainer.model.generation_config if hasattr(trainer.model, "generation_config") else None
+            if gen is not None:
+                gen.eos_token_id = eos_ids if len(eos_ids) > 1 else eos_ids[0]
+                gen.pad_token_id = tokenizer.pad_token_id
+                gen.save_pretrained(out)
+        curves = loss_curves(trainer.state.log_history)
+        plot_losses(curves, out / "loss.png", f"{kind.upper()} {Path(cfg.tuned_model).name}")
+        (out / "README.md").write_text(model_card(cfg, kind, summary, template_name), encoding="utf-8")
+        (out / "training_summary.json").write_text(json.dumps(
+            {"kind": kind, "base_model": cfg.base_model, "dataset": cfg.dataset_name,
+             "instruction_prompt": getattr(cfg, "instruction_prompt", None), **summary,
+             "curves": curves, "command": [Path(sys.argv[0]).name, *sys.argv[1:]]}, indent=2), encoding="utf-8")
+    return Path(cfg.tuned_model)
 
 
 def push_adapter(folder: Path, repo_id: str, private: bool) -> None:

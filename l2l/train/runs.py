@@ -18,14 +18,20 @@ if TYPE_CHECKING:
 def check_outputs(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None) -> None:
     """Before anything slow: the outputs are free (or --overwrite) and apart from every input, and the
     checkpoint folder holds no run with other settings (cfg's and the thread options')."""
-    from l2l.io import check_apart, check_output_free
+    from l2l.io import check_apart, check_output_free, check_replaceable, check_writable
+    from l2l.modeling import check_model_files
     from l2l.train.config import check_checkpoints, flat_settings
 
     inputs = (*cfg.inputs(), *([thread_opts.source_dataset] if thread_opts else []))
     check_output_free(cfg.tuned_model, cfg.overwrite, inputs=inputs)
     check_apart(cfg.checkpoints_dir, *inputs)
+    check_writable(cfg.checkpoints_dir, folder=True, flag="the checkpoint folder")
+    if cfg.overwrite:  # it is deleted before training: only if the toolkit made it
+        check_replaceable(cfg.checkpoints_dir, "the checkpoint folder")
     if getattr(cfg, "threads_output_name", None):
         check_apart(cfg.threads_output_name, *inputs, cfg.tuned_model, cfg.checkpoints_dir)
+        check_output_free(cfg.threads_output_name, True, flag="--threads_output_name")  # replaced by each run
+    check_model_files(cfg.base_model)
     check_checkpoints(cfg, flat_settings(cfg, *([thread_opts] if thread_opts else [])))
 
 

@@ -221,7 +221,6 @@ def write_outputs(results: list[Result], folder: Path, text: str, sources, refer
 
     from l2l.io import atomic_write_text
 
-    folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "results.md", text + "\n")
     fields = [f for f in Result.__dataclass_fields__ if f != "hypotheses"]
     with open(folder / "results.csv", "w", newline="", encoding="utf-8") as f:

@@ -19,17 +19,17 @@ class Combined:
 
 
 def combine(folder: Path) -> Combined:
-    """Read every chunk (refusing a corrupt one), keep the first copy of each (split, index), sort."""
+    """Read every chunk (refusing a corrupt or foreign one), keep the first written copy of each (split, index),
+    sort."""
     if not folder.is_dir():
         raise UsageError(f"checkpoint folder {folder} does not exist")
-    chunks = checkpoints.read_all(folder)
+    manifest, chunks = checkpoints.load(folder)  # each chunk checked: another translation's is refused
     if not chunks:
         raise UsageError(f"checkpoint folder {folder} holds no checkpoint files")
-    manifest = checkpoints.read_manifest(folder) or {}
     lang_field = manifest.get("lang_field")
     by_split: dict[str, dict[int, dict]] = {}
     result = Combined(splits={})
-    for chunk in chunks:  # file names sort by split and first index: deterministic "first copy"
+    for chunk in chunks:  # in the order they were written: the first written copy of a record wins
         split = chunk.header["split"]
         seen = by_split.setdefault(split, {})
         for i, record in zip(chunk.indices, chunk.records):
@@ -54,4 +54,19 @@ def to_dataset_dict(combined: Combined):
         return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split,
                                      rows in combined.splits.items()})
     except (TypeError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
-        raise UsageError(f"the checkpoint records do not form one table: {e}") from e
+        raise UsageError(f"the checkpoint records do not form one table: {mixed_column(combined) or e}") from e
+
+
+def mixed_column(combined: Combined) -> str | None:
+    """Where the records disagree: the first column holding values of two kinds, and a record of each."""
+    for split, rows in combined.splits.items():
+        kinds: dict[str, dict[str, int]] = {}
+        for n, row in enumerate(rows):
+            for key, value in row.items():
+                if value is not None:
+                    kinds.setdefault(key, {}).setdefault(type(value).__name__, n)
+        for key, seen in kinds.items():
+            if len(seen) > 1:
+                (a, i), (b, j) = list(seen.items())[:2]
+                return f"column {key!r} of split {split} holds {a} (record {i}) and {b} (record {j})"
+    return None

@@ -19,7 +19,7 @@ from l2l import languages
 from l2l.cli import UsageError, log, non_negative_int, positive_int
 from l2l.config import option
 from l2l.data import load_any
-from l2l.shapes import is_conversation, resolve_text_fields, turn_text_key
+from l2l.shapes import check_text_columns, is_conversation, resolve_text_fields, turn_text_key
 from l2l.translate import checkpoints
 from l2l.translate.pieces import PieceTranslator
 from l2l.translate.translators.base import PairUnavailable, Translator
@@ -151,6 +151,8 @@ class Plan:
     sources: SourceLanguages
     pending: dict[str, list[int]]    # split -> record indices still to translate
     already: int                     # records the folder holds already
+    identity: dict                   # what the folder's manifest and every chunk header say it holds
+    rebuilt: bool = False            # the manifest was lost and is rebuilt from the chunks
 
     @property
     def total(self) -> int:
@@ -170,14 +172,19 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
         raise UsageError(f"--start_index {cfg.start_index} is past the end of {cfg.dataset} ({longest} records)")
     columns = next(iter(ds.values())).column_names
     fields = resolve_text_fields(columns, cfg.text_field, cfg.dataset)
+    check_text_columns(ds, fields, cfg.dataset)
     has_lang = cfg.lang_field in columns
     if not has_lang and not cfg.source_lang:
         raise UsageError(f"dataset {cfg.dataset} has no {cfg.lang_field!r} column: say which language it is in "
                          "with --source_lang (e.g. --source_lang en) or name the column with --base_dataset_lang_field")
     target = translator.target_code(cfg.target_lang)  # names close matches when unsupported
     target_tag = str(languages.parse(cfg.target_lang) or languages.validate(target, "target language"))
-    check_manifest(folder, cfg, target_tag, fields, {s: len(d) for s, d in ds.items()})
-    done = checkpoints.covered(folder)  # also validates every chunk
+    manifest, chunks = checkpoints.load(folder)  # every chunk read and checked against the manifest
+    identity = {"dataset": cfg.dataset, "dataset_fingerprint": checkpoints.dataset_fingerprint(ds),
+                "text_fields": fields, "target_language": target_tag, "keep_source": cfg.keep_source,
+                "lang_field": cfg.lang_field if has_lang else None, "split_sizes": {s: len(d) for s, d in ds.items()}}
+    check_manifest(folder, cfg, manifest, identity)
+    done = checkpoints.covered(chunks)
     sources = SourceLanguages(translator, target, target_tag, cfg.source_lang)
     pending: dict[str, list[int]] = {}
     for split, data in ds.items():
@@ -186,7 +193,8 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
             langs = data[cfg.lang_field]
             idx = [i for i in idx if sources.matches(langs[i])]
         pending[split] = [i for i in idx if i not in done.get(split, set())]
-    result = Plan(ds, fields, has_lang, sources, pending, sum(len(v) for v in done.values()))
+    result = Plan(ds, fields, has_lang, sources, pending, sum(len(v) for v in done.values()), identity,
+                  manifest is not None and checkpoints.read_manifest(folder) is None)
     sources.check(_language_counts(result, cfg))
     return result
 
@@ -211,26 +219,34 @@ def _same_dataset(a: str | None, b: str) -> bool:
     return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
-def check_manifest(folder: Path, cfg: JobConfig, target_tag: str, fields: list[str], sizes: dict[str, int]) -> None:
-    """A folder started earlier must be continued with the same dataset, fields and target language."""
-    manifest = checkpoints.read_manifest(folder)
+def check_manifest(folder: Path, cfg: JobConfig, manifest: dict | None, identity: dict) -> None:
+    """A folder started earlier must be continued with the same dataset (by content: a file replaced by another
+    of the same size is another dataset), fields, target language and --keep_source."""
     if manifest is None:
         return
-    if not languages.same_language(manifest.get("target_language", ""), target_tag):
+    if not languages.same_language(manifest.get("target_language", ""), identity["target_language"]):
         raise UsageError(f"checkpoint folder {folder} holds a translation into "
                          f"{manifest.get('target_language')!r}, not {cfg.target_lang!r}; use another folder")
-    if manifest.get("text_fields") != fields:
+    if manifest.get("text_fields") != identity["text_fields"]:
         raise UsageError(f"checkpoint folder {folder} translated fields {manifest.get('text_fields')}, "
-                         f"not {fields}; use another folder")
-    if not _same_dataset(manifest.get("dataset"), cfg.dataset):
+                         f"not {identity['text_fields']}; use another folder")
+    if manifest.get("keep_source", cfg.keep_source) != cfg.keep_source:
+        was = "with" if manifest["keep_source"] else "without"
+        raise UsageError(f"checkpoint folder {folder} was started {was} --keep_source: continue it {was} it (the "
+                         "records would otherwise differ in their columns), or use another folder")
+    known, now = manifest.get("dataset_fingerprint"), identity["dataset_fingerprint"]
+    if not _same_dataset(manifest.get("dataset"), cfg.dataset) and known != now:  # a moved file: the same content
         raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, not "
                          f"{cfg.dataset}; use another folder")
-    saved = manifest.get("split_sizes") or {}
+    saved, sizes = manifest.get("split_sizes") or {}, identity["split_sizes"]
     changed = [s for s, n in sizes.items() if s in saved and saved[s] != n]
     if changed:
         s = changed[0]
         raise UsageError(f"{cfg.dataset} has changed since {folder} was started: split {s!r} had {saved[s]} records, "
                          f"now {sizes[s]}; use another folder")
+    if known is not None and known != now:
+        raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, whose content "
+                         "has changed since (same size, other records); use another folder")
 
 
 Slot = tuple[int, str, "int | None"]  # (row in the window, field, turn index or None)
@@ -281,12 +297,13 @@ class TranslationJob:
         folder.mkdir(parents=True, exist_ok=True)
         checkpoints.remove_temporaries(folder)
         if checkpoints.read_manifest(folder) is None:
-            checkpoints.write_manifest(
-                folder,
-                {"dataset": self.cfg.dataset, "text_fields": p.fields, "target_language": p.sources.target_tag,
-                 "lang_field": self.cfg.lang_field if p.has_lang else None, "keep_source": self.cfg.keep_source,
-                 "split_sizes": {s: len(d) for s, d in p.ds.items()}},
-            )
+            if p.rebuilt:
+                log(f"note: {folder} had lost its {checkpoints.MANIFEST}; rebuilt from its checkpoints, which all "
+                    "belong to this translation")
+            checkpoints.write_manifest(folder, p.identity)
+            from l2l.io import mark_output
+
+            mark_output(folder, "translation checkpoints")
 
     def _language(self, p: Plan, row: dict) -> str:
         return (row.get(self.cfg.lang_field) if p.has_lang else None) or self.cfg.source_lang
@@ -339,8 +356,7 @@ class TranslationJob:
                 split,
                 indices,
                 records,
-                {**self.translator.describe(), "target_language": p.sources.target_tag,
-                 "target_code": p.sources.target, "dataset": self.cfg.dataset, "text_fields": p.fields},
+                {**self.translator.describe(), **p.identity, "target_code": p.sources.target},
             )
             self.stats.chunks += 1
 

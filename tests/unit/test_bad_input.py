@@ -78,7 +78,51 @@ def ws(tmp_path_factory, models):
     w["mc_broken"] = str(root / "mc.jsonl")
     Path(w["mc_broken"]).write_text('{"question": "Q?", "choices": ["a"], "answer": 5}\n')
     w["dpr"] = str(write_jsonl(root / "dpr.jsonl", [{"question": "Q?", "positive_ctxs": [{"text": "A."}]}]))
+    _found_later(root, w, oasst)
     return w
+
+
+def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
+    """Inputs whose fault is found inside them: a cut weight file, a user's folder, checkpoints of another run."""
+    import shutil
+
+    w["trunc"] = str(root / "trunc")  # a model whose weights were cut short (an interrupted copy)
+    shutil.copytree(w["chat"], w["trunc"])
+    weights = Path(w["trunc"]) / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    w["trunc_adapter"] = str(root / "trunc_adapter")
+    shutil.copytree(w["adapter"], w["trunc_adapter"])
+    weights = Path(w["trunc_adapter"]) / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    w["noconfig_adapter"] = str(root / "noconfig_adapter")
+    shutil.copytree(w["adapter"], w["noconfig_adapter"])
+    (Path(w["noconfig_adapter"]) / "adapter_config.json").unlink()
+    w["mine"] = str(root / "mine")  # a folder of the user's own files
+    Path(w["mine"]).mkdir()
+    (Path(w["mine"]) / "thesis.txt").write_text("years of work")
+    w["mc_range"] = str(write_jsonl(root / "mc_range.jsonl", [{"question": "Q?", "choices": ["a", "b"], "answer": 5}]))
+    w["norank"] = str(write_jsonl(root / "norank.jsonl", [{**r, "rank": None} for r in oasst]))
+    w["numbers"] = str(write_jsonl(root / "numbers.jsonl", [{"instruction": "Count.", "output": 3}]))
+    w["binary_txt"] = str(root / "binary.txt")
+    Path(w["binary_txt"]).write_bytes(bytes(range(256)) * 4)
+    w["short_txt"] = str(root / "short.txt")
+    Path(w["short_txt"]).write_text("Too short.\n\n   \n\nAlso short.\n")
+    manifest = {"format": "l2l-translation-checkpoint", "version": 1, "dataset": w["alpaca"], "target_language": "nl",
+                "text_fields": ["instruction", "input", "output"], "lang_field": None, "split_sizes": {"train": 1}}
+    for name, extra in (("ckpt_kept", {"keep_source": True}), ("ckpt_changed", {"keep_source": False,
+                                                                                "dataset_fingerprint": "0" * 32})):
+        Path(root / name).mkdir()
+        (root / name / "manifest.json").write_text(json.dumps({**manifest, **extra}))
+        w[name] = str(root / name)
+    chunk = {"format": "l2l-translation-checkpoint", "version": 1, "split": "train", "dataset": "other.jsonl",
+             "target_language": "nl", "text_fields": ["text"], "count": 1, "indices": [0], "records": [{"text": "x"}]}
+    w["ckpt_lost"] = str(root / "ckpt_lost")  # its manifest deleted; its chunk names another dataset
+    Path(w["ckpt_lost"]).mkdir()
+    (Path(w["ckpt_lost"]) / "chunk-train-000000000-000000000.json").write_text(json.dumps(chunk))
+    w["ckpt_stray"] = str(root / "ckpt_stray")  # a chunk of another run copied in
+    shutil.copytree(w["ckpt_nl"], w["ckpt_stray"])
+    (Path(w["ckpt_stray"]) / "chunk-train-000000000-000000000.json").write_text(json.dumps(
+        {**chunk, "dataset": "other.jsonl", "target_language": "de"}))
 
 
 def _adapter_and_other_base(root: Path, chat: str) -> tuple[str, str]:
@@ -253,7 +297,7 @@ CASES = [
     ("me-missing", "merge", ["./missing", O("merged")], "missing"),
     # ---------------------------------------------------------------- export_gguf.py
     ("gg-suffix", "gguf", ["{adapter}", O("model.bin")], "should end in .gguf"),
-    ("gg-occupied", "gguf", ["{adapter}", "{root}/binary.jsonl.gguf"], "exists; give --overwrite"),
+    ("gg-occupied", "gguf", ["{adapter}", "{root}/binary.jsonl.gguf"], "already exists; pass --overwrite"),
     ("gg-inside-input", "gguf", ["{adapter}", "{adapter}/x.gguf"], "lies inside the input"),
     ("gg-base-for-full", "gguf", ["{chat}", O("m.gguf"), "--base_model", "{chat}"], "--base_model is for adapters"),
     ("gg-missing", "gguf", ["./missing", O("m.gguf")], "no such folder ./missing"),
@@ -290,6 +334,69 @@ CASES = [
     ("ne-not-dpr", "negatives", ["{alpaca}", O("n")], "is not DPR-style"),
     ("ne-same", "negatives", ["{dpr}", "{dpr}", "--overwrite"], "is the input"),
     ("st-empty", "stats", ["{empty}", "--tokenizer", "{chat}"], "is empty"),
+    # ---------------------------------------------------------------- inputs found through other inputs
+    ("me-onto-own-base", "merge", ["{adapter}", "{chat}", "--overwrite"], "is the base model"),
+    ("in-into-own-base", "infer", ["{adapter}", "sys", "--input_file", "{alpaca}", "--output_file",
+                                   "{chat}/config.json", "--overwrite"], "lies inside the base model"),
+    ("gg-into-own-base", "gguf", ["{adapter}", "{chat}/m.gguf"], "lies inside the base model"),
+    ("ev-into-own-base", "eval", ["{otherbase}", "{adapter}", "--dataset", "{oasst}", "--output_dir", "{chat}/e",
+                                  "--target_lang", "nl"], "lies inside the base model"),
+    # ---------------------------------------------------------------- --overwrite removes only the toolkit's own
+    ("ft-overwrite-mine", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--output_dir", "{mine}",
+                                       "--overwrite"], "holds files this toolkit did not write (such as thesis.txt)"),
+    ("ft-overwrite-mine-model", "finetune", ["{mine}", "{oasst}", "P", "--base_model", "{chat}", "--overwrite"],
+     "holds files this toolkit did not write"),
+    ("co-overwrite-mine", "combine", ["{ckpt_nl}", "{mine}", "--overwrite"], "holds files this toolkit did not"),
+    ("th-overwrite-mine", "threads", ["{oasst}", "{mine}", "--base_model", "{chat}", "--overwrite"],
+     "holds files this toolkit did not write"),
+    ("me-overwrite-mine", "merge", ["{adapter}", "{mine}", "--overwrite"], "holds files this toolkit did not"),
+    ("in-output-taken", "infer", ["{chat}", "sys", "--input_file", "{alpaca}", "--output_file", "{file}"],
+     "already exists; pass --overwrite"),
+    ("ev-output-taken", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", "{mine}",
+                                 "--target_lang", "nl"], "already exists; pass --overwrite"),
+    ("ev-overwrite-mine", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", "{mine}",
+                                   "--target_lang", "nl", "--overwrite"], "holds files this toolkit did not"),
+    ("be-output-taken", "bench", ["en", "nl", "{m2m}", "--dataset", "{alpaca}", "--output_dir", "{mine}"],
+     "already exists; pass --overwrite"),
+    # ---------------------------------------------------------------- checkpoint folders know their content
+    ("tr-ckpt-keep-source", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_kept}", "--base_dataset",
+                                          "{alpaca}", "--source_lang", "en"], "was started with --keep_source"),
+    ("tr-ckpt-same-size", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_changed}", "--base_dataset",
+                                        "{alpaca}", "--source_lang", "en"], "whose content has changed since"),
+    ("tr-ckpt-lost-manifest", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_lost}", "--base_dataset",
+                                            "{oasst}"], "holds a translation of other.jsonl"),
+    ("tr-ckpt-stray-chunk", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_stray}", "--base_dataset",
+                                          "{oasst}"], "belongs to another translation"),
+    ("co-stray-chunk", "combine", ["{ckpt_stray}", O("ds")], "chunk-train-000000000-000000000.json belongs to another"),
+    ("tr-numbers", "translate", ["m2m", "--model_name", "{m2m}", "nl", O("ck"), "--base_dataset", "{numbers}",
+                                 "--source_lang", "en", "--base_dataset_text_field", "instruction,output"],
+     "column 'output' of"),
+    # ---------------------------------------------------------------- model files cut short, folders not models
+    ("me-trunc-base", "merge", ["{adapter}", O("merged"), "--base_model", "{trunc}"], "trunc/model.safetensors is cut"),
+    ("me-trunc-adapter", "merge", ["{trunc_adapter}", O("merged")], "adapter_model.safetensors is not a readable"),
+    ("in-trunc", "infer", ["{trunc}", "sys", "hi"], "model.safetensors is cut short"),
+    ("in-trunc-adapter", "infer", ["{trunc_adapter}", "sys", "hi"], "adapter_model.safetensors is not a readable"),
+    ("ft-trunc", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{trunc}"], "model.safetensors is cut short"),
+    ("dpo-trunc", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{trunc}"], "model.safetensors is cut short"),
+    ("gg-trunc", "gguf", ["{trunc}", O("m.gguf")], "model.safetensors is cut short"),
+    ("ev-trunc", "eval", ["{trunc}", "{chat}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang", "nl"],
+     "model.safetensors is cut short"),
+    ("tr-trunc", "translate", ["llm", "--model_name", "{trunc}", "nl", O("ck"), "--base_dataset", "{alpaca}",
+                               "--source_lang", "en"], "model.safetensors is cut short"),
+    ("sy-trunc", "synth", ["{alpaca}", O("s"), "--model_name", "{trunc}", "--text_field", "output", "--min_words",
+                           "1"], "model.safetensors is cut short"),
+    ("in-adapter-no-config", "infer", ["{noconfig_adapter}", "sys", "hi"], "but no adapter_config.json"),
+    ("in-relative-missing", "infer", ["mymodels/smol", "sys", "hi"], "no such folder mymodels/smol"),
+    # ---------------------------------------------------------------- smaller ones
+    ("ev-same-models", "eval", ["{chat}", "{chat}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang",
+                                "nl"], "the base and the tuned model are the same"),
+    ("ev-choice-range", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"),
+                                 "--target_lang", "nl", "--choices_file", "{mc_range}"], "5 is out of range for 2"),
+    ("th-preference-no-ranks", "threads", ["{norank}", O("t"), "--base_model", "{chat}", "--preference"],
+     "none of the 8 assistant replies"),
+    ("sy-binary", "synth", ["{binary_txt}", O("s"), "--model_name", "{chat}"], "is not UTF-8 text"),
+    ("sy-all-short", "synth", ["{short_txt}", O("s"), "--model_name", "{chat}", "--min_words", "5"],
+     "no paragraph of"),
 ]
 
 

@@ -186,10 +186,10 @@ def test_checkpoint_chunks_round_trip_and_refuse_corruption(tmp_path):
     checkpoints.write_chunk(tmp_path, "train", [0, 1], [{"a": 1}, {"a": 2}], {"translator": "fake"})
     second = checkpoints.write_chunk(tmp_path, "train", [0, 1], [{"a": 3}, {"a": 4}], {})
     assert second.name != "chunk-train-000000000-000000001.json"  # finished work is never overwritten
-    assert checkpoints.covered(tmp_path) == {"train": {0, 1}}
+    assert checkpoints.covered(checkpoints.read_all(tmp_path)) == {"train": {0, 1}}
     second.write_text(json.dumps({"format": checkpoints.FORMAT, "indices": [0], "records": [], "count": 0}))
     with pytest.raises(checkpoints.CorruptCheckpoint, match=second.name):
-        checkpoints.covered(tmp_path)
+        checkpoints.read_all(tmp_path)
     second.unlink()
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UsageError, match="not a checkpoint: notes.txt"):
