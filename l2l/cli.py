@@ -98,6 +98,7 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
         if not is_disk_full(e):
             raise
         where = next((x.filename for x in _chain(e) if isinstance(x, OSError) and x.filename), None)
+        _close_progress_bars()
         print(f"{prog}: error: no space left on the device ({where or 'writing output'}); everything written "
               "before is whole and kept: free some space and run the same command again", file=sys.stderr)
         sys.exit(1)

@@ -115,7 +115,11 @@ IDENTITY = ("dataset_fingerprint", "target_language", "text_fields", "keep_sourc
 
 def identity_difference(header: dict, manifest: dict) -> str | None:
     """The first identity key a chunk header and the manifest both hold and disagree on, described; else None."""
+    from l2l.languages import same_language
+
     for key in IDENTITY:
+        if key == "target_language" and same_language(str(header.get(key, "")), str(manifest.get(key, ""))):
+            continue  # one language, tagged by two backends (nl, nl-Latn)
         if key in header and key in manifest and header[key] != manifest[key]:
             return f"{key} {header[key]!r}, the folder's {manifest[key]!r}"
     if "dataset_fingerprint" not in header or "dataset_fingerprint" not in manifest:

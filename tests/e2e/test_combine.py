@@ -54,15 +54,62 @@ def test_corrupt_checkpoint_is_named_and_nothing_written(tmp_path, translated):
     assert not out.exists()
 
 
-def test_existing_output_needs_overwrite(tmp_path, translated):
+def test_existing_output_needs_overwrite_and_only_its_own_is_replaced(tmp_path, translated):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     proc = run_cli("combine_checkpoints.py", translated, out)
     assert proc.returncode == 2 and "--overwrite" in proc.stderr
+    proc = run_main("combine_checkpoints.py", translated, out, "--overwrite")  # the user's folder: never deleted
+    assert proc.returncode == 2 and "holds files this toolkit did not write (such as keep.txt)" in proc.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    run_cli("combine_checkpoints.py", translated, out, "--overwrite", check=True)
-    assert not (out / "keep.txt").exists() and len(load_records(out)["train"]) == 6
+    (out / "keep.txt").unlink()
+    run_cli("combine_checkpoints.py", translated, out, check=True)
+    assert (out / ".l2l_output.json").is_file()
+    run_cli("combine_checkpoints.py", translated, out, "--overwrite", check=True)  # its own output: replaced
+    assert len(load_records(out)["train"]) == 6
+
+
+def test_the_first_written_copy_wins_whatever_the_file_names(tmp_path, translated):
+    first = sorted(translated.glob("chunk-train-*.json"))[0]
+    data = json.loads(first.read_text())
+    # written later, under a name that sorts first
+    later = {**data, "written_ns": data["written_ns"] + 1, "records": [{**r, "text": "LATER"} for r in data["records"]]}
+    (translated / "chunk-train-000000000-000000000.json").write_text(json.dumps(later))
+    rows = combined_rows(tmp_path, translated)
+    assert len(rows) == 6 and all(r["text"] != "LATER" for r in rows)
+
+
+def combined_rows(tmp_path, folder):
+    out = tmp_path / "combined"
+    run_in_process("combine_checkpoints.py", folder, out, "--overwrite", check=True)
+    return load_records(out)["train"]
+
+
+def test_a_chunk_of_another_run_is_refused_and_a_lost_manifest_rebuilt(tmp_path, models, data, translated):
+    expected = combined_rows(tmp_path, translated)
+    (translated / "manifest.json").unlink()  # lost: rebuilt from the chunks, which all name this translation
+    sorted(translated.glob("chunk-train-*.json"))[-1].unlink()  # and some work to do again
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", translated, "--base_dataset",
+                   data["disk"], "--checkpoint_n", "2", check=True)
+    assert json.loads((translated / "manifest.json").read_text())["keep_source"] is False
+    assert combined_rows(tmp_path, translated) == expected
+    other = tmp_path / "other"  # another run over another dataset of the same size, into the same language
+    import datasets
+
+    rows = [{**r, "text": f"{r['text']} Anders."} for r in oasst_rows()]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:6]), "validation": datasets.Dataset.from_list(
+        rows[6:])}).save_to_disk(str(tmp_path / "other_disk"))
+    run_in_process("translate.py", "m2m", "--model_name", models["m2m"], "nl", other, "--base_dataset",
+                   tmp_path / "other_disk", "--checkpoint_n", "2", check=True)
+    stray = sorted(other.glob("chunk-train-*.json"))[-1]
+    shutil.copy(stray, translated / stray.name.replace(".json", "-9.json"))
+    proc = run_main("combine_checkpoints.py", translated, tmp_path / "mixed")
+    assert proc.returncode == 2 and "belongs to another translation (dataset_fingerprint" in proc.stderr
+    assert not (tmp_path / "mixed").exists()
+    proc = run_main("translate.py", "m2m", "--model_name", models["m2m"], "nl", translated, "--base_dataset",
+                    data["disk"])
+    assert proc.returncode == 2 and "belongs to another translation" in proc.stderr
 
 
 def test_missing_or_empty_folder(tmp_path):

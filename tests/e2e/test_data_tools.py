@@ -225,7 +225,7 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     english = tmp_path / "english.txt"
     english.write_text("The river ran through the old town.\n", encoding="utf-8")
     out = tmp_path / "eval"
-    run_cli("evaluate_model.py", models["chat"], models["chat"], "--dataset", pt, "--target_lang", "pt",
+    run_cli("evaluate_model.py", models["chat"], models["chat64"], "--dataset", pt, "--target_lang", "pt",
             "--eval_fraction", "1", "--retention_dataset", en, "--text_file", text, "--n_prompts", "1",
             "--retention_text_file", english,
             "--max_new_tokens", "3", "--thread_template", "chatml", "--output_dir", out, check=True)

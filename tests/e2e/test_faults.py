@@ -179,7 +179,7 @@ def test_generate_synthetic_stopped_and_continued(tmp_path, models, sig):
 
 
 def test_evaluate_model_interrupted_writes_nothing_then_completes(tmp_path, models, translated):
-    args = [models["chat"], models["chat"], "--dataset", translated / "ds", "--target_lang", "nl", "--n_prompts",
+    args = [models["chat"], models["chat64"], "--dataset", translated / "ds", "--target_lang", "nl", "--n_prompts",
             "16", "--max_new_tokens", "24", "--output_dir", tmp_path / "eval"]
     proc, log = start(tmp_path, "evaluate_model.py", *args)
     stop_when(proc, lambda: "== tuned" in log.read_text(), signal.SIGINT)
@@ -235,3 +235,54 @@ def test_full_disk_during_combine_writes_nothing(tmp_path, translated, small_dis
     filler.unlink()
     run_cli("combine_checkpoints.py", translated / "ckpt", out, check=True)
     assert load_records(out) == load_records(translated / "ds")
+
+
+def adapter_of(base: Path, folder: Path) -> Path:
+    """A LoRA adapter (random, nonzero) on `base`, saved as finetune.py would leave it (with the tokenizer)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base), LoraConfig(r=2, target_modules="all-linear",
+                                                                                   init_lora_weights=False))
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+    return folder
+
+
+def assert_disk_full(proc: subprocess.CompletedProcess, names: Path) -> None:
+    errors = [line for line in proc.stderr.splitlines() if "error:" in line]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(errors) == 1 and "no space left" in errors[0] and str(names) in errors[0], errors
+
+
+def test_full_disk_while_a_merged_model_is_saved_leaves_nothing(tmp_path, models, small_disk):
+    adapter = adapter_of(models["chat"], tmp_path / "adapter")
+    out = small_disk / "merged"
+    filler = fill(small_disk, 48 * 1024)  # the merged weights need about 200 KiB
+    assert_disk_full(run_cli("merge_adapter.py", adapter, out, "--cpu"), out)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # the half-saved folder is gone
+    filler.unlink()
+    run_cli("merge_adapter.py", adapter, out, "--cpu", check=True)
+    assert (out / "model.safetensors").is_file() and (out / ".l2l_output.json").is_file()
+
+
+def test_full_disk_while_training_saves_a_checkpoint_resumes(tmp_path, models, small_disk):
+    data = write_jsonl(tmp_path / "nl.jsonl", [
+        row for t in range(8) for row in (
+            {"message_id": f"q{t}", "parent_id": None, "role": "prompter", "text": f"Hoe gaat het {t}?",
+             "rank": None, "lang": "nl"},
+            {"message_id": f"a{t}", "parent_id": f"q{t}", "role": "assistant", "text": f"Goed, dank je {t}.",
+             "rank": 0, "lang": "nl"})])
+    ckpts = small_disk / "ckpts"
+    args = ("finetune.py", tmp_path / "tuned", data, "P", "--base_model", models["chat"], "--thread_template",
+            "chatml", "--noquant", "--cpu", "--max_steps", "4", "--save_steps", "2", "--batch_size", "4",
+            "--max_seq_length", "64", "--output_dir", ckpts)
+    filler = fill(small_disk, 12 * 1024)  # the settings record fits, a trainer checkpoint does not
+    assert_disk_full(run_cli(*args, timeout=600), ckpts)
+    assert not list(ckpts.glob("checkpoint-*/trainer_state.json"))  # no checkpoint looks whole
+    filler.unlink()
+    run_cli(*args, check=True, timeout=600)
+    summary = json.loads((tmp_path / "tuned" / "training_summary.json").read_text())
+    assert summary["steps"] == 4

@@ -68,7 +68,8 @@ def test_threads_in_other_trainers_formats(tmp_path, models, fmt):
     proc = run_in_process("-m", "threads", data, out, "--output_format", fmt, *common, check=True)
     assert proc.stdout.strip() == str(out)
     ref = load_records(tmp_path / "ref")
-    assert sorted(p.name for p in out.iterdir()) == ["dataset_info.json", "train.jsonl", "validation.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [".l2l_output.json", "dataset_info.json", "train.jsonl",
+                                                     "validation.jsonl"]
     for split in ("train", "validation"):
         rows = read_jsonl(out / f"{split}.jsonl")
         threads = [thread_from_row(r, fmt) for r in rows]

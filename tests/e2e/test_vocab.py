@@ -135,3 +135,20 @@ def test_extend_tokenizer_bad_input(tmp_path, models, case):
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert proc.returncode == 2 and len(errors) == 1 and expected in errors[0], proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_extension_adds_to_the_first(tmp_path, models):
+    """Extending an extended model: every id new against the original base stays recorded (finetune.py trains
+    them all), and the second extension's ids come after the first's."""
+    data, first = extended(tmp_path, models["chat"], n=10)
+    more = write_jsonl(tmp_path / "more.jsonl", [{"text": t, "lang": "pt-BR"} for t in PORTUGUESE * 2])
+    second = tmp_path / "ext2"
+    run_cli("extend_tokenizer.py", first, more, second, "--num_new_tokens", "8", check=True)
+    one = json.loads((first / "l2l_vocab_extension.json").read_text())
+    two = json.loads((second / "l2l_vocab_extension.json").read_text())
+    added = two["extensions"][1]["new_token_ids"]
+    assert len(one["new_token_ids"]) == 10 and len(added) == 8 and min(added) > max(one["new_token_ids"])
+    assert two["new_token_ids"] == sorted(one["new_token_ids"] + added)
+    assert two["base_model"] == one["base_model"] == str(models["chat"])
+    assert two["base_vocab_size"] == one["base_vocab_size"]
+    assert [e["extended"] for e in two["extensions"]] == [str(models["chat"]), str(first)]

@@ -426,3 +426,16 @@ def test_bad_input_is_one_line_and_changes_nothing(case, ws, tmp_path, capsys, m
 
 def test_there_are_enough_cases():
     assert len(CASES) >= 60 and len({c[1] for c in CASES}) == len(SCRIPTS)
+
+
+def test_a_k_quant_without_llama_cpp_is_refused_before_any_work(ws, tmp_path, capsys, monkeypatch):
+    """--outtype q4_k_m needs llama-cpp-python: said before the merge and the f16 conversion, not after."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if not installed
+    module = importlib.import_module(SCRIPTS["gguf"])
+    monkeypatch.setattr("l2l.merging.save_merged", lambda *a, **k: pytest.fail("merged before refusing"))
+    with pytest.raises(SystemExit) as e:
+        run(module.main, [ws["adapter"], str(tmp_path / "m.gguf"), "--outtype", "q4_k_m"], prog="gguf")
+    assert e.value.code == 2 and "needs llama-cpp-python" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
