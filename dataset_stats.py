@@ -27,6 +27,7 @@ class StatsOptions:
     datasets: list[str] = option(help="Datasets: local files or folders, or Hub ids.", nargs="+", positional=True)
     tokenizer: str = option(help="Tokenizer to count with (Hub id or folder).")
     output_json: str | None = option(None, "Also write the numbers as JSON here.")
+    overwrite: bool = option(False, "Replace an existing --output_json.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
 
 
@@ -68,6 +69,10 @@ def count(tokenizer, texts: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = from_args(StatsOptions, build_parser().parse_args(argv))
+    if cfg.output_json:
+        from l2l.io import check_file_free
+
+        check_file_free(cfg.output_json, cfg.overwrite, inputs=(*cfg.datasets, cfg.tokenizer), flag="--output_json")
     from l2l.data import load_any
     from l2l.io import atomic_write_text
     from l2l.modeling import load_tokenizer

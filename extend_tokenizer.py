@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.io import check_output_free
 
     check_output_free(cfg.output_dir, cfg.overwrite, inputs=(cfg.base_model, cfg.dataset))
+    from l2l.vocab import read_marker
+
+    read_marker(cfg.base_model)  # an earlier extension's record, read before the work (a damaged one: one line)
     if cfg.lang:
         from l2l import languages
 

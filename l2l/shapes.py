@@ -80,7 +80,7 @@ def check_text_columns(splits: dict, fields: list[str], dataset: str) -> None:
         for name in fields:
             feature = data.features.get(name)
             text = isinstance(feature, Value) and feature.dtype in ("string", "large_string")
-            turns = isinstance(feature, (list, Sequence)) or type(feature).__name__ == "List"
+            turns = isinstance(feature, (list, Sequence)) or type(feature).__name__ in ("List", "LargeList")
             if not (text or turns):
                 kind = getattr(feature, "dtype", type(feature).__name__)
                 what = "no values (every row is null)" if kind == "null" else f"{kind} values, not text"

@@ -154,7 +154,15 @@ def write_marker(folder: Path, info: dict) -> None:
 def read_marker(model_dir: str) -> dict | None:
     """The extension record of a model folder (None for a model not extended here, or a Hub id)."""
     path = Path(model_dir) / MARKER
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is damaged ({e}): restore it from the extended model's folder") from None
+    if not isinstance(record, dict) or not isinstance(record.get("new_token_ids"), list):
+        raise UsageError(f"{path} is damaged: it lists no new_token_ids")
+    return record
 
 
 def report(counts: Counter, pieces: dict, tokenizer) -> float:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def check_outputs(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None) -> None:
     """Before anything slow: the outputs are free (or --overwrite) and apart from every input, and the
     checkpoint folder holds no run with other settings (cfg's and the thread options')."""
-    from l2l.io import check_apart, check_output_free, check_replaceable, check_writable
+    from l2l.io import check_apart, check_output_free, check_writable
     from l2l.modeling import check_model_files
     from l2l.train.config import check_checkpoints, flat_settings
 
@@ -26,13 +26,29 @@ def check_outputs(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None)
     check_output_free(cfg.tuned_model, cfg.overwrite, inputs=inputs)
     check_apart(cfg.checkpoints_dir, *inputs)
     check_writable(cfg.checkpoints_dir, folder=True, flag="the checkpoint folder")
-    if cfg.overwrite:  # it is deleted before training: only if the toolkit made it
-        check_replaceable(cfg.checkpoints_dir, "the checkpoint folder")
+    check_checkpoint_folder(cfg)
     if getattr(cfg, "threads_output_name", None):
         check_apart(cfg.threads_output_name, *inputs, cfg.tuned_model, cfg.checkpoints_dir)
         check_output_free(cfg.threads_output_name, True, flag="--threads_output_name")  # replaced by each run
     check_model_files(cfg.base_model)
     check_checkpoints(cfg, flat_settings(cfg, *([thread_opts] if thread_opts else [])))
+
+
+def check_checkpoint_folder(cfg: TrainingConfig) -> None:
+    """The checkpoint folder is apart from tuned_model (which is replaced whole at the end) and is the toolkit's,
+    empty, or holds only trainer checkpoints: it is marked, and --overwrite deletes it."""
+    from l2l.io import is_own
+
+    folder, tuned = Path(cfg.checkpoints_dir).resolve(), Path(cfg.tuned_model).resolve()
+    if folder == tuned or folder.is_relative_to(tuned) or tuned.is_relative_to(folder):
+        raise UsageError(f"the checkpoint folder {cfg.checkpoints_dir} and tuned_model {cfg.tuned_model} must be "
+                         "apart (tuned_model is replaced whole when training ends)")
+    if not folder.is_dir() or is_own(folder):
+        return
+    foreign = sorted(p.name for p in folder.iterdir() if not p.name.startswith("checkpoint-"))
+    if foreign:
+        raise UsageError(f"the checkpoint folder {cfg.checkpoints_dir} holds files this toolkit did not write (such "
+                         f"as {foreign[0]}); choose another --output_dir")
 
 
 def start_checkpoints(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None) -> None:

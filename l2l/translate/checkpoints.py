@@ -110,11 +110,21 @@ def read_all(folder: Path) -> list[Chunk]:
 
 
 # What a chunk shares with its folder's manifest: a chunk that differs in one of these is another translation's.
-IDENTITY = ("dataset_fingerprint", "target_language", "text_fields", "keep_source")
+# Besides, a chunk's dataset_fingerprint is its split's, which the manifest keeps in split_fingerprints.
+IDENTITY = ("target_language", "text_fields", "keep_source")
 
 
-def identity_difference(header: dict, manifest: dict) -> str | None:
-    """The first identity key a chunk header and the manifest both hold and disagree on, described; else None."""
+def same_dataset(a: str | None, b: str | None) -> bool:
+    """Two spellings of one dataset: the same string, or paths to the same file or folder."""
+    if a == b:
+        return True
+    pa, pb = Path(a or ""), Path(b or "")
+    return bool(a and b) and pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
+def identity_difference(header: dict, manifest: dict, split: str | None = None) -> str | None:
+    """The first thing a chunk header and the manifest (or another header) both say and disagree on, described;
+    else None. `split`: the chunk's, whose fingerprint the manifest lists."""
     from l2l.languages import same_language
 
     for key in IDENTITY:
@@ -122,20 +132,24 @@ def identity_difference(header: dict, manifest: dict) -> str | None:
             continue  # one language, tagged by two backends (nl, nl-Latn)
         if key in header and key in manifest and header[key] != manifest[key]:
             return f"{key} {header[key]!r}, the folder's {manifest[key]!r}"
-    if "dataset_fingerprint" not in header or "dataset_fingerprint" not in manifest:
-        if header.get("dataset") != manifest.get("dataset"):  # chunks written before fingerprints
-            return f"dataset {header.get('dataset')!r}, the folder's {manifest.get('dataset')!r}"
+    mine = header.get("dataset_fingerprint")
+    theirs = (manifest.get("split_fingerprints") or {}).get(split) if split else manifest.get("dataset_fingerprint")
+    if mine and theirs:
+        return None if mine == theirs else f"dataset_fingerprint {mine!r}, the folder's {theirs!r}"
+    if not same_dataset(header.get("dataset"), manifest.get("dataset")):  # written before fingerprints
+        return f"dataset {header.get('dataset')!r}, the folder's {manifest.get('dataset')!r}"
     return None
 
 
 def check_chunk(chunk: Chunk, manifest: dict, folder: Path) -> None:
     """A chunk belongs to the folder's translation and to its dataset's size; one line naming it when not."""
-    why = identity_difference(chunk.header, manifest)
-    size = (manifest.get("split_sizes") or {}).get(chunk.header["split"])
+    split = chunk.header["split"]
+    why = identity_difference(chunk.header, manifest, split)
+    size = (manifest.get("split_sizes") or {}).get(split)
     if why is None and manifest.get("split_sizes") and size is None:
-        why = f"split {chunk.header['split']!r}, which the folder's dataset does not have"
+        why = f"split {split!r}, which the folder's dataset does not have"
     if why is None and size is not None and any(not 0 <= i < size for i in chunk.indices):
-        why = f"records past the end of split {chunk.header['split']!r} ({size} records)"
+        why = f"records past the end of split {split!r} ({size} records)"
     if why:
         raise UsageError(f"checkpoint {chunk.path.name} belongs to another translation ({why}); move it out of "
                          f"{folder}")
@@ -147,14 +161,26 @@ def manifest_from_chunks(chunks: list[Chunk], folder: Path) -> dict | None:
     if not chunks:
         return None
     first = chunks[0].header
-    for chunk in chunks[1:]:
-        why = identity_difference(chunk.header, first)
+    rebuilt = {k: first[k] for k in ("dataset", *IDENTITY, "lang_field") if k in first}
+    rebuilt["split_fingerprints"], rebuilt["split_sizes"] = {}, {}
+    for chunk in chunks:
+        split, h = chunk.header["split"], chunk.header
+        known = rebuilt["split_fingerprints"].get(split)
+        if h.get("dataset_fingerprint") and first.get("dataset_fingerprint"):  # same settings; per split, same rows
+            why = identity_difference({**h, "dataset_fingerprint": None}, {**first, "dataset": h.get("dataset")})
+            if why is None and known and known != h["dataset_fingerprint"]:
+                why = f"split {split!r} of two different datasets"
+        else:
+            why = identity_difference(h, first)
         if why:
             raise UsageError(f"checkpoint folder {folder} has no {MANIFEST} and holds chunks of different "
                              f"translations ({chunks[0].path.name} and {chunk.path.name}: {why}); move the "
                              "foreign ones out")
-    keys = ("dataset", *IDENTITY, "lang_field", "split_sizes")
-    return {k: first[k] for k in keys if k in first}
+        if h.get("dataset_fingerprint"):
+            rebuilt["split_fingerprints"][split] = h["dataset_fingerprint"]
+        if h.get("split_size"):
+            rebuilt["split_sizes"][split] = h["split_size"]
+    return {k: v for k, v in rebuilt.items() if v != {}}
 
 
 def load(folder: Path) -> tuple[dict | None, list[Chunk]]:
@@ -209,16 +235,21 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     atomic_write_json(folder / MANIFEST, {"format": FORMAT, "version": 1, **manifest})
 
 
-def dataset_fingerprint(splits: dict) -> str:
-    """A digest of a dataset's content (every split, row and column, in order): the same name and size with
-    other content is another dataset."""
+def dataset_fingerprint(data) -> str:
+    """A digest of one split's content (every row and column, in order): the same name and size with other
+    content is another dataset."""
     import hashlib
 
-    digest = hashlib.sha256()
-    for name in sorted(splits):
-        data = splits[name]
-        digest.update(f"{name}\0{len(data)}\0{','.join(data.column_names)}\0".encode())
-        for start in range(0, len(data), 20000):
-            digest.update(json.dumps(data[start:start + 20000], sort_keys=True, default=str,
-                                     ensure_ascii=False).encode())
+    digest = hashlib.sha256(f"{len(data)}\0{','.join(data.column_names)}\0".encode())
+    for start in range(0, len(data), 20000):
+        digest.update(json.dumps(data[start:start + 20000], sort_keys=True, default=str, ensure_ascii=False).encode())
     return digest.hexdigest()[:32]
+
+
+def merged_manifest(manifest: dict | None, identity: dict) -> dict:
+    """The manifest after a run: its splits and the run's (a run of one --split adds that split), the run's
+    identity otherwise (a folder from before fingerprints gets them once its dataset was checked)."""
+    old = manifest or {}
+    return {**old, **identity, "split_sizes": {**old.get("split_sizes", {}), **identity["split_sizes"]},
+            "split_fingerprints": {**old.get("split_fingerprints", {}), **identity["split_fingerprints"]},
+            "dataset": old.get("dataset", identity["dataset"])}

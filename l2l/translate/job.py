@@ -151,8 +151,8 @@ class Plan:
     sources: SourceLanguages
     pending: dict[str, list[int]]    # split -> record indices still to translate
     already: int                     # records the folder holds already
-    identity: dict                   # what the folder's manifest and every chunk header say it holds
-    rebuilt: bool = False            # the manifest was lost and is rebuilt from the chunks
+    identity: dict                   # what this run's manifest and chunk headers say the folder holds
+    manifest: dict | None = None     # the folder's manifest (rebuilt from the chunks if it was lost)
 
     @property
     def total(self) -> int:
@@ -164,7 +164,7 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
     from l2l.io import check_apart
 
     folder = cfg.checkpoint_dir
-    check_apart(folder, cfg.dataset)
+    check_apart(folder, cfg.dataset, translator.options.model_name)
     checkpoints.scan(folder)  # foreign files: refuse before the slow dataset load
     ds = load_any(cfg.dataset, split=cfg.split, trust_remote_code=translator.options.trust_remote_code)
     longest = max(len(d) for d in ds.values())
@@ -180,9 +180,10 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
     target = translator.target_code(cfg.target_lang)  # names close matches when unsupported
     target_tag = str(languages.parse(cfg.target_lang) or languages.validate(target, "target language"))
     manifest, chunks = checkpoints.load(folder)  # every chunk read and checked against the manifest
-    identity = {"dataset": cfg.dataset, "dataset_fingerprint": checkpoints.dataset_fingerprint(ds),
-                "text_fields": fields, "target_language": target_tag, "keep_source": cfg.keep_source,
-                "lang_field": cfg.lang_field if has_lang else None, "split_sizes": {s: len(d) for s, d in ds.items()}}
+    identity = {"dataset": cfg.dataset, "text_fields": fields, "target_language": target_tag,
+                "keep_source": cfg.keep_source, "lang_field": cfg.lang_field if has_lang else None,
+                "split_sizes": {s: len(d) for s, d in ds.items()},
+                "split_fingerprints": {s: checkpoints.dataset_fingerprint(d) for s, d in ds.items()}}
     check_manifest(folder, cfg, manifest, identity)
     done = checkpoints.covered(chunks)
     sources = SourceLanguages(translator, target, target_tag, cfg.source_lang)
@@ -193,8 +194,7 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
             langs = data[cfg.lang_field]
             idx = [i for i in idx if sources.matches(langs[i])]
         pending[split] = [i for i in idx if i not in done.get(split, set())]
-    result = Plan(ds, fields, has_lang, sources, pending, sum(len(v) for v in done.values()), identity,
-                  manifest is not None and checkpoints.read_manifest(folder) is None)
+    result = Plan(ds, fields, has_lang, sources, pending, sum(len(v) for v in done.values()), identity, manifest)
     sources.check(_language_counts(result, cfg))
     return result
 
@@ -212,13 +212,6 @@ def _language_counts(p: Plan, cfg: JobConfig) -> Counter:
     return counts
 
 
-def _same_dataset(a: str | None, b: str) -> bool:
-    if a == b:
-        return True
-    pa, pb = Path(a or ""), Path(b)
-    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
-
-
 def check_manifest(folder: Path, cfg: JobConfig, manifest: dict | None, identity: dict) -> None:
     """A folder started earlier must be continued with the same dataset (by content: a file replaced by another
     of the same size is another dataset), fields, target language and --keep_source."""
@@ -234,8 +227,10 @@ def check_manifest(folder: Path, cfg: JobConfig, manifest: dict | None, identity
         was = "with" if manifest["keep_source"] else "without"
         raise UsageError(f"checkpoint folder {folder} was started {was} --keep_source: continue it {was} it (the "
                          "records would otherwise differ in their columns), or use another folder")
-    known, now = manifest.get("dataset_fingerprint"), identity["dataset_fingerprint"]
-    if not _same_dataset(manifest.get("dataset"), cfg.dataset) and known != now:  # a moved file: the same content
+    known, now = manifest.get("split_fingerprints") or {}, identity["split_fingerprints"]
+    common = [s for s in now if s in known]
+    moved = common and all(known[s] == now[s] for s in common)  # a moved file: the same content
+    if not checkpoints.same_dataset(manifest.get("dataset"), cfg.dataset) and not moved:
         raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, not "
                          f"{cfg.dataset}; use another folder")
     saved, sizes = manifest.get("split_sizes") or {}, identity["split_sizes"]
@@ -244,9 +239,10 @@ def check_manifest(folder: Path, cfg: JobConfig, manifest: dict | None, identity
         s = changed[0]
         raise UsageError(f"{cfg.dataset} has changed since {folder} was started: split {s!r} had {saved[s]} records, "
                          f"now {sizes[s]}; use another folder")
-    if known is not None and known != now:
-        raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, whose content "
-                         "has changed since (same size, other records); use another folder")
+    changed = [s for s in common if known[s] != now[s]]
+    if changed:
+        raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, whose split "
+                         f"{changed[0]!r} has changed since (same size, other records); use another folder")
 
 
 Slot = tuple[int, str, "int | None"]  # (row in the window, field, turn index or None)
@@ -296,11 +292,14 @@ class TranslationJob:
         folder = self.cfg.checkpoint_dir
         folder.mkdir(parents=True, exist_ok=True)
         checkpoints.remove_temporaries(folder)
-        if checkpoints.read_manifest(folder) is None:
-            if p.rebuilt:
-                log(f"note: {folder} had lost its {checkpoints.MANIFEST}; rebuilt from its checkpoints, which all "
-                    "belong to this translation")
-            checkpoints.write_manifest(folder, p.identity)
+        on_disk = checkpoints.read_manifest(folder)
+        if on_disk is None and p.manifest is not None:
+            log(f"note: {folder} had lost its {checkpoints.MANIFEST}; rebuilt from its checkpoints, which all "
+                "belong to this translation")
+        updated = checkpoints.merged_manifest(p.manifest, p.identity)
+        if on_disk != {"format": checkpoints.FORMAT, "version": 1, **updated}:
+            checkpoints.write_manifest(folder, updated)
+        if on_disk is None:
             from l2l.io import mark_output
 
             mark_output(folder, "translation checkpoints")
@@ -356,7 +355,7 @@ class TranslationJob:
                 split,
                 indices,
                 records,
-                {**self.translator.describe(), **p.identity, "target_code": p.sources.target},
+                {**self.translator.describe(), **chunk_identity(p.identity, split), "target_code": p.sources.target},
             )
             self.stats.chunks += 1
 
@@ -379,6 +378,13 @@ class TranslationJob:
                 + ", ".join(f"{lang}: {n}" for lang, n in s.skipped.most_common())
                 + ". Run again with another backend on the same folder to translate them."
             )
+
+
+def chunk_identity(identity: dict, split: str) -> dict:
+    """What a chunk header says it belongs to: the run's identity, with its own split's fingerprint and size."""
+    kept = {k: identity[k] for k in ("dataset", "text_fields", "target_language", "keep_source", "lang_field")}
+    return {**kept, "dataset_fingerprint": identity["split_fingerprints"][split],
+            "split_size": identity["split_sizes"][split]}
 
 
 def collect_texts(r: int, row: dict, fields: list[str]) -> list[tuple[Slot, str]]:

@@ -16,8 +16,9 @@ from conftest import write_jsonl
 
 from l2l.cli import run
 
-SCRIPTS = {"translate": "translate", "combine": "combine_checkpoints", "threads": "threads.__main__",
-           "finetune": "finetune", "dpo": "finetune_dpo", "orpo": "finetune_orpo", "merge": "merge_adapter",
+SCRIPTS = {"translate": "translate", "extend": "extend_tokenizer", "combine": "combine_checkpoints",
+           "threads": "threads.__main__", "finetune": "finetune", "dpo": "finetune_dpo", "orpo": "finetune_orpo",
+           "merge": "merge_adapter",
            "infer": "run_inference", "bench": "benchmark", "eval": "evaluate_model", "synth": "generate_synthetic",
            "negatives": "add_easy_negatives", "stats": "dataset_stats", "gguf": "export_gguf"}
 
@@ -100,6 +101,9 @@ def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
     w["mine"] = str(root / "mine")  # a folder of the user's own files
     Path(w["mine"]).mkdir()
     (Path(w["mine"]) / "thesis.txt").write_text("years of work")
+    w["badrecord"] = str(root / "badrecord")  # an extended model whose record was damaged
+    shutil.copytree(w["chat"], w["badrecord"])
+    (Path(w["badrecord"]) / "l2l_vocab_extension.json").write_text("{not json")
     w["mc_range"] = str(write_jsonl(root / "mc_range.jsonl", [{"question": "Q?", "choices": ["a", "b"], "answer": 5}]))
     w["norank"] = str(write_jsonl(root / "norank.jsonl", [{**r, "rank": None} for r in oasst]))
     w["numbers"] = str(write_jsonl(root / "numbers.jsonl", [{"instruction": "Count.", "output": 3}]))
@@ -109,8 +113,8 @@ def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
     Path(w["short_txt"]).write_text("Too short.\n\n   \n\nAlso short.\n")
     manifest = {"format": "l2l-translation-checkpoint", "version": 1, "dataset": w["alpaca"], "target_language": "nl",
                 "text_fields": ["instruction", "input", "output"], "lang_field": None, "split_sizes": {"train": 1}}
-    for name, extra in (("ckpt_kept", {"keep_source": True}), ("ckpt_changed", {"keep_source": False,
-                                                                                "dataset_fingerprint": "0" * 32})):
+    changed = {"keep_source": False, "split_fingerprints": {"train": "0" * 32}}
+    for name, extra in (("ckpt_kept", {"keep_source": True}), ("ckpt_changed", changed)):
         Path(root / name).mkdir()
         (root / name / "manifest.json").write_text(json.dumps({**manifest, **extra}))
         w[name] = str(root / name)
@@ -362,7 +366,7 @@ CASES = [
     ("tr-ckpt-keep-source", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_kept}", "--base_dataset",
                                           "{alpaca}", "--source_lang", "en"], "was started with --keep_source"),
     ("tr-ckpt-same-size", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_changed}", "--base_dataset",
-                                        "{alpaca}", "--source_lang", "en"], "whose content has changed since"),
+                                        "{alpaca}", "--source_lang", "en"], "whose split 'train' has changed since"),
     ("tr-ckpt-lost-manifest", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_lost}", "--base_dataset",
                                             "{oasst}"], "holds a translation of other.jsonl"),
     ("tr-ckpt-stray-chunk", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{ckpt_stray}", "--base_dataset",
@@ -395,6 +399,16 @@ CASES = [
     ("th-preference-no-ranks", "threads", ["{norank}", O("t"), "--base_model", "{chat}", "--preference"],
      "none of the 8 assistant replies"),
     ("sy-binary", "synth", ["{binary_txt}", O("s"), "--model_name", "{chat}"], "is not UTF-8 text"),
+    ("st-output-is-input", "stats", ["{oasst}", "--tokenizer", "{chat}", "--output_json", "{oasst}"], "is the input"),
+    ("st-output-taken", "stats", ["{oasst}", "--tokenizer", "{chat}", "--output_json", "{file}"], "already exists"),
+    ("tr-ckpt-inside-model", "translate", ["m2m", "--model_name", "{m2m}", "nl", "{m2m}/ck", "--base_dataset",
+                                           "{alpaca}", "--source_lang", "en"], "lies inside the input"),
+    ("ft-ckpt-inside-model", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--output_dir",
+                                          O("m/ck")], "must be apart"),
+    ("ft-ckpt-mine", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--output_dir", "{mine}"],
+     "holds files this toolkit did not write"),
+    ("ex-damaged-record", "extend", ["{badrecord}", "{alpaca}", O("x"), "--lang", "en", "--num_new_tokens", "4"],
+     "is damaged"),
     ("sy-all-short", "synth", ["{short_txt}", O("s"), "--model_name", "{chat}", "--min_words", "5"],
      "no paragraph of"),
 ]

@@ -170,6 +170,51 @@ def test_resume_with_another_dataset_is_refused(tmp_path):
         TranslationJob(JobConfig(target_lang="nl", checkpoint_dir=ck, dataset=str(first)), Fake()).prepare()
 
 
+def test_one_split_at_a_time_into_one_folder_then_all(tmp_path):
+    """--split train, then --split validation, then every split: each run adds its split to the manifest and
+    continues; nothing is refused as another dataset, nothing is translated twice."""
+    import datasets
+
+    from l2l.translate.combine import combine
+
+    folder = tmp_path / "ds"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list([{"text": f"One {i}.", "lang": "en"} for i in range(3)]),
+                          "validation": datasets.Dataset.from_list([{"text": "Two.", "lang": "en"}])}
+                         ).save_to_disk(str(folder))
+    ck = tmp_path / "ck"
+
+    def run(split):
+        job = TranslationJob(JobConfig(target_lang="nl", checkpoint_dir=ck, dataset=str(folder), split=split), Fake())
+        plan = job.prepare()
+        job.run(plan)
+        return plan.total
+
+    assert [run("train"), run("validation"), run(None)] == [3, 1, 0]
+    manifest = checkpoints.read_manifest(ck)
+    assert manifest["split_sizes"] == {"train": 3, "validation": 1} and set(manifest["split_fingerprints"]) == {
+        "train", "validation"}
+    before = combine(ck).splits
+    assert [r["text"] for r in before["validation"]] == ["TWO."]
+    (ck / "manifest.json").unlink()  # lost: rebuilt from the chunks of both runs
+    rebuilt = checkpoints.manifest_from_chunks(checkpoints.read_all(ck), ck)
+    assert rebuilt["split_fingerprints"] == manifest["split_fingerprints"] and rebuilt["split_sizes"] == {
+        "train": 3, "validation": 1}
+    assert run(None) == 0 and combine(ck).splits == before
+
+
+def test_conversation_columns_stored_as_large_lists_are_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from l2l.data import load_any
+    from l2l.shapes import check_text_columns
+
+    turn = pa.struct([("role", pa.string()), ("content", pa.string())])
+    table = pa.table({"messages": pa.array([[{"role": "user", "content": "Hi."}]], type=pa.large_list(turn))})
+    pq.write_table(table, tmp_path / "m.parquet")
+    check_text_columns(load_any(str(tmp_path / "m.parquet")), ["messages"], "m.parquet")  # no refusal
+
+
 def test_job_settings_are_validated_once():
     with pytest.raises(UsageError, match="--shard_index"):
         JobConfig(target_lang="nl", checkpoint_dir="x", num_shards=2, shard_index=2)
