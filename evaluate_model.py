@@ -7,8 +7,9 @@ of target-language threads, the share of answers in the target language, and mul
 
 - perplexity: exp of the mean loss on the answer tokens of held-out threads (the validation or test split, or
   --eval_fraction of train), both models scored with the same chat template (the tuned model's);
-- fidelity: answers are generated for the first question of --n_prompts held-out threads, and an offline
-  language identifier (lingua) says which share is in --target_lang;
+- fidelity: answers are generated for the first question of --n_prompts held-out threads; the share that an
+  offline language identifier (lingua) finds in --target_lang and that answer (not empty, not the question
+  repeated, not a loop of the same words); in_language counts language alone, and empty/echo/loop the faults;
 - multiple choice: JSONL files of {question, choices, answer (index or letter)}: the choice with the highest
   log-likelihood as the answer, accuracy against the key;
 - lm-evaluation-harness tasks with --lm_eval_tasks, when that package (and its data) is available.
@@ -173,14 +174,21 @@ def text_perplexity(chat, passages: list[str], max_len: int) -> float | None:
     return math.exp(-total / n) if n else None
 
 
-def fidelity(answers: list[str], target: str) -> float | None:
-    """Share of answers an offline language identifier recognises as `target`."""
+def fidelity(questions: list[str], answers: list[str], target: str) -> dict:
+    """Of the answers: the share an offline language identifier recognises as `target` (in_language), and the
+    share of those that also answer (fidelity): not cut to nothing, not the question again, not a loop; with the
+    count of each fault."""
+    from l2l.answers import FAULTS, answer_fault
+
     if not answers:
-        return 0.0
+        return {"fidelity": 0.0, "in_language": 0.0, **{f: 0 for f in FAULTS}}
     from l2l.languages import detected_languages
 
     found, code = detected_languages(answers, target)
-    return sum(f == code for f in found) / len(answers)
+    faults = [answer_fault(q, a) for q, a in zip(questions, answers)]
+    return {"fidelity": sum(f == code and not fault for f, fault in zip(found, faults)) / len(answers),
+            "in_language": sum(f == code for f in found) / len(answers),
+            **{kind: sum(fault == kind for fault in faults) for kind in FAULTS}}
 
 
 def warn_if_prompts_elsewhere(prompts: list[list[dict]], target: str) -> None:
@@ -242,7 +250,7 @@ def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, bas
     opts = GenerationOptions(max_new_tokens=cfg.max_new_tokens, temperature=0, seed=cfg.seed)
     for b in range(0, len(prompts), 8):
         answers += chat.answer(prompts[b:b + 8], opts)
-    row["fidelity"] = fidelity(answers, cfg.target_lang)
+    row.update(fidelity([p[-1]["content"] for p in prompts], answers, cfg.target_lang))
     row["answers"] = answers
     for path, items in choice_sets.items():
         row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, cfg.instruction_prompt, cfg.max_seq_length)

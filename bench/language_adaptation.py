@@ -150,9 +150,11 @@ def ratios(metrics: dict) -> dict:
     return {k: t[k] / b[k] for k in b if isinstance(b.get(k), float) and isinstance(t.get(k), float) and b[k]}
 
 
-TARGETS = {"fidelity": "tuned >= 0.9", "perplexity": "<= 0.7x base", "text_perplexity": "lower than base",
+TARGETS = {"fidelity": "tuned >= 0.9", "in_language": "-", "perplexity": "<= 0.7x base",
+           "text_perplexity": "lower than base",
            "retention_perplexity": "<= 1.1x base", "retention_text_perplexity": "<= 1.1x base"}
-NAMES = {"fidelity": "answers in Portuguese (held-out questions)",
+NAMES = {"fidelity": "real answers in Portuguese (held-out questions; no echo, loop or empty answer)",
+         "in_language": "answers in Portuguese, echoes and loops included",
          "perplexity": "perplexity, held-out translated answers",
          "text_perplexity": "perplexity, human Portuguese (Almeida, John)",
          "retention_perplexity": "perplexity, held-out English answers",
@@ -172,7 +174,7 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
         cells = []
         for run in runs.values():
             v, r = run["metrics"]["tuned"].get(key), ratios(run["metrics"]).get(key)
-            cells.append(f"{v:.3f}" + (f" ({r:.2f}x)" if key != "fidelity" and r else ""))
+            cells.append(f"{v:.3f}" + (f" ({r:.2f}x)" if key not in ("fidelity", "in_language") and r else ""))
         lines.append(f"| {name} | {b:.3f} | " + " | ".join(cells) + f" | {TARGETS[key]} |")
     lines.append("")
     lines.append("seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()))

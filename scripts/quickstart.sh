@@ -62,7 +62,8 @@ $PY evaluate_model.py "$BASE" "$OUT/smollm2-pt-merged" --dataset "$OUT/heldout_p
     --instruction_prompt "$PROMPT" --eval_fraction 1 --n_prompts 8 --max_new_tokens 40 \
     --output_dir "$OUT/evaluation" --overwrite >/dev/null
 BEFORE_AFTER=$($PY -c "import json, sys; r = json.load(open(sys.argv[1]))['results']; \
-print(f\"answers in Portuguese to 8 unseen questions: base {r[0]['fidelity']:.0%}, tuned {r[1]['fidelity']:.0%}; \
+print(f\"real answers in Portuguese (no echo or loop) to 8 unseen questions: base {r[0]['fidelity']:.0%}, \
+tuned {r[1]['fidelity']:.0%}; \
 perplexity of their answers: base {r[0]['perplexity']:.1f}, tuned {r[1]['perplexity']:.1f}\")" "$OUT/evaluation/results.json")
 
 echo

@@ -129,15 +129,20 @@ def test_generate_synthetic_resumes_and_feeds_translate(tmp_path, models):
     assert bad.returncode == 2 and "{paragraph}" in bad.stderr and not (tmp_path / "x").exists()
 
 
-def test_fidelity_prefers_the_target_language():
+def test_fidelity_prefers_the_target_language_and_real_answers():
     pytest.importorskip("lingua")
     from evaluate_model import fidelity
 
+    questions = ["Qual é a capital de Portugal?", "O que você faz à noite?"]
     portuguese = ["Lisboa é a capital de Portugal e a maior cidade do país.", "Eu gosto muito de ler livros à noite."]
     english = ["Lisbon is the capital of Portugal and its largest city.", "I really like reading books at night."]
-    assert fidelity(portuguese, "pt-BR") == 1.0
-    assert fidelity(english, "pt-BR") == 0.0  # answers in the wrong language score lower
-    assert fidelity(portuguese[:1] + english[:1], "pt-BR") == 0.5
+    assert fidelity(questions, portuguese, "pt-BR")["fidelity"] == 1.0
+    assert fidelity(questions, english, "pt-BR")["fidelity"] == 0.0  # answers in the wrong language score lower
+    assert fidelity(questions, portuguese[:1] + english[1:], "pt-BR")["fidelity"] == 0.5
+    echo_and_loop = ["Qual é a capital de Portugal? Qual é a capital de Portugal?", "O que é o que é " * 6]
+    scored = fidelity(questions, echo_and_loop, "pt-BR")  # Portuguese words, but no answer
+    assert scored["in_language"] >= 0.5 and scored["fidelity"] == 0.0
+    assert (scored["echo"], scored["loop"], scored["empty"]) == (1, 1, 0)
 
 
 def test_evaluate_model_against_direct_computation(tmp_path, models):

@@ -75,4 +75,4 @@ def test_quickstart_end_to_end_on_real_models(tmp_path, smollm2_cache):
     assert bench["error"] is None and bench["bleu"] > 50  # a real engine on real sentences
     base, tuned = json.loads((out / "evaluation" / "results.json").read_text())["results"]
     assert len(base["answers"]) == len(tuned["answers"]) == 8 and base["perplexity"] > 1
-    assert "answers in Portuguese to 8 unseen questions: base" in proc.stdout
+    assert "real answers in Portuguese (no echo or loop) to 8 unseen questions: base" in proc.stdout

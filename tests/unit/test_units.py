@@ -314,3 +314,18 @@ def test_the_package_imports_one_way():
             assert top not in scripts and top != "threads", f"{rel} imports {module}"
             stage = next((s for s in STAGES if module == s or module.startswith(s + ".")), None)
             assert stage is None or stage == layer or stage in LAYERS[layer], f"{rel} ({layer}) imports {module}"
+
+
+def test_answers_that_do_not_answer_are_named():
+    from l2l.answers import answer_fault
+
+    q = "Como posso renovar a minha licença de obras na câmara municipal?"
+    assert answer_fault(q, "Pode renovar a licença no balcão de atendimento, com o formulário preenchido.") is None
+    assert answer_fault(q, "") == "empty" and answer_fault(q, " Sim. ") == "empty"
+    assert answer_fault(q, q) == "echo" and answer_fault(q, "Como posso renovar a minha licença de obras?") == "echo"
+    assert answer_fault(q, "O que é o que é o que é o que é o que é o que é") == "loop"
+    started_well = "A licença é renovada no balcão com o formulário e a taxa paga. " + "e a taxa e a taxa " * 8
+    assert answer_fault(q, started_well) == "loop"
+    long_real = ("Primeiro reúna os documentos da obra, depois preencha o pedido de renovação no portal, pague a "
+                 "taxa indicada e aguarde a resposta dos serviços técnicos, que costuma chegar em duas semanas.")
+    assert answer_fault(q, long_real) is None
