@@ -12,7 +12,8 @@ of target-language threads, the share of answers in the target language, and mul
   repeated, not a loop of the same words); in_language counts language alone, and empty/echo/loop the faults;
 - multiple choice: JSONL files of {question, choices, answer (index or letter)}: the choice with the highest
   log-likelihood as the answer, accuracy against the key;
-- lm-evaluation-harness tasks with --lm_eval_tasks, when that package (and its data) is available.
+- lm-evaluation-harness tasks with --lm_eval_tasks (that package and its data must be there: a task that
+  cannot run is an error, never a silent gap in the table).
 Results: a printed table, results.md, results.json and chart.png in --output_dir.
 """
 
@@ -218,18 +219,23 @@ def multiple_choice(chat, items: list[dict], system: str | None, max_len: int) -
     return correct / len(items)
 
 
-def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
+def require_lm_eval(tasks: str):
+    """Before any model loads: lm-evaluation-harness is there (a measurement asked for is never skipped)."""
     try:
         import lm_eval
     except ImportError:
-        log("lm-evaluation-harness is not installed: its tasks are skipped (pip install lm-eval)")
-        return {}
+        raise UsageError(f"--lm_eval_tasks {tasks} needs lm-evaluation-harness, which is not installed "
+                         "(pip install lm-eval)") from None
+    return lm_eval
+
+
+def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
+    lm_eval = require_lm_eval(tasks)
     model_args = f"pretrained={base},peft={model_name}" if base else f"pretrained={model_name}"
     try:
         out = lm_eval.simple_evaluate(model="hf", model_args=model_args, tasks=tasks.split(","), device=device)
-    except Exception as e:  # its data comes from the Hub: offline it fails, and the rest of the table stands
-        log(f"lm-evaluation-harness failed: {first_line(e)}")
-        return {}
+    except Exception as e:  # its data comes from the Hub: offline a task fails; say so, never a silent exit 0
+        raise UsageError(f"lm-evaluation-harness could not run {tasks}: {first_line(e)}") from e
     return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
 
 
@@ -274,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     if same_path(cfg.base_model, cfg.tuned_model):
         raise UsageError(f"the base and the tuned model are the same ({cfg.tuned_model}): give the tuned model "
                          "(an adapter folder or a merged model) second")
+    if cfg.lm_eval_tasks:
+        require_lm_eval(cfg.lm_eval_tasks)
     if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in cfg.choices_file or []}

@@ -409,6 +409,9 @@ CASES = [
      "holds files this toolkit did not write"),
     ("ex-damaged-record", "extend", ["{badrecord}", "{alpaca}", O("x"), "--lang", "en", "--num_new_tokens", "4"],
      "is damaged"),
+    ("ev-lm-eval-missing", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"),
+                                    "--target_lang", "nl", "--lm_eval_tasks", "belebele_por_Latn"],
+     "needs lm-evaluation-harness, which is not installed"),
     ("sy-all-short", "synth", ["{short_txt}", O("s"), "--model_name", "{chat}", "--min_words", "5"],
      "no paragraph of"),
 ]
