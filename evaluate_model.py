@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     check_output_free(cfg.output_dir, cfg.overwrite, flag="--output_dir", inputs=(
         cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset, cfg.text_file, cfg.retention_text_file,
         cfg.thread_template, *(cfg.choices_file or [])))
+    from l2l.io import same_path
+
     if same_path(cfg.base_model, cfg.tuned_model):
         raise UsageError(f"the base and the tuned model are the same ({cfg.tuned_model}): give the tuned model "
                          "(an adapter folder or a merged model) second")
@@ -314,11 +316,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(evaluate(name, model, cfg, template, inputs, base))
     write_results(rows, cfg, len(threads), len(prompts))
     return 0
-
-
-def same_path(a: str, b: str) -> bool:
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    return a == b or (pa.exists() and pb.exists() and pa.resolve() == pb.resolve())
 
 
 def write_results(rows: list[dict], cfg, n_threads: int, n_prompts: int) -> None:

@@ -122,38 +122,32 @@ def main(argv: list[str] | None = None) -> int:
                          "export for this model")
     import shutil
 
-    from l2l.io import temp_dir_beside
+    from l2l.io import disk_full_names, temp_dir_beside
 
     work = temp_dir_beside(out)  # also clears what a killed export of this file left behind
-    try:
-        if base:
-            from l2l.merging import save_merged
+    with disk_full_names(out):  # a full disk while merging or converting: one line naming the .gguf
+        try:
+            if base:
+                from l2l.merging import save_merged
 
-            log(f"merging {cfg.model} into {base}")
-            save_merged(cfg.model, base, work / "merged", trust_remote_code=cfg.trust_remote_code)
-            source = work / "merged"
-        else:
-            source = local_model(cfg.model)
-        converted = work / "model.gguf"
-        from l2l.vocab import read_marker
+                log(f"merging {cfg.model} into {base}")
+                save_merged(cfg.model, base, work / "merged", trust_remote_code=cfg.trust_remote_code)
+                source = work / "merged"
+            else:
+                source = local_model(cfg.model)
+            converted = work / "model.gguf"
+            from l2l.vocab import read_marker
 
-        extension = read_marker(base or str(source))
-        llamacpp.convert(converter, source, converted, cfg.outtype if cfg.outtype in CONVERT_TYPES else "f16",
-                         pre_tokenizer_of=extension["base_model"] if extension else None)
-        if cfg.outtype in QUANT_TYPES:
-            llamacpp.quantize(converted, work / "quantized.gguf", cfg.outtype)
-            converted = work / "quantized.gguf"
-        meta = gguf_summary(converted)
-        converted.replace(out)
-    except Exception as e:
-        from l2l.cli import is_disk_full
-        from l2l.io import DiskFull
-
-        if is_disk_full(e):
-            raise DiskFull(out) from e
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+            extension = read_marker(base or str(source))
+            llamacpp.convert(converter, source, converted, cfg.outtype if cfg.outtype in CONVERT_TYPES else "f16",
+                             pre_tokenizer_of=extension["base_model"] if extension else None)
+            if cfg.outtype in QUANT_TYPES:
+                llamacpp.quantize(converted, work / "quantized.gguf", cfg.outtype)
+                converted = work / "quantized.gguf"
+            meta = gguf_summary(converted)
+            converted.replace(out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     log(f"wrote {out} ({out.stat().st_size / 2**20:.0f} MiB, {meta['architecture']}, {cfg.outtype}, chat template: "
         f"{'yes' if meta['chat_template'] else 'NO: llama.cpp and Ollama will guess the chat format'})")
     print(run_instructions(out, meta, system_prompt(cfg)))

@@ -97,7 +97,7 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     except Exception as e:
         if not is_disk_full(e):
             raise
-        where = next((x.filename for x in _chain(e) if isinstance(x, OSError) and x.filename), None)
+        where = next((x.filename for x in exception_chain(e) if isinstance(x, OSError) and x.filename), None)
         _close_progress_bars()
         print(f"{prog}: error: no space left on the device ({where or 'writing output'}); everything written "
               "before is whole and kept: free some space and run the same command again", file=sys.stderr)
@@ -111,7 +111,8 @@ def run(main: Callable[[list[str] | None], int | None], argv: list[str] | None =
     sys.exit(code or 0)
 
 
-def _chain(e: BaseException) -> list[BaseException]:
+def exception_chain(e: BaseException) -> list[BaseException]:
+    """An error and those it came from (cause or context), at most ten."""
     seen: list[BaseException] = []
     while e is not None and len(seen) < 10 and e not in seen:
         seen.append(e)
@@ -127,7 +128,7 @@ def is_disk_full(e: BaseException) -> bool:
     """Whether an error (or one it came from) is a full disk or quota, whichever library raised it."""
     import errno
 
-    for x in _chain(e):
+    for x in exception_chain(e):
         if isinstance(x, OSError) and x.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
         if any(w in str(x).lower() for w in _DISK_FULL_WORDS):

@@ -129,26 +129,44 @@ class DiskFull(OSError):
 
 
 @contextlib.contextmanager
+def disk_full_names(path: str | Path):
+    """A full disk inside the block, whichever library raised it, becomes DiskFull naming `path` (the output
+    the user gave), so l2l.cli.run reports it in one line."""
+    from l2l.cli import is_disk_full
+
+    try:
+        yield
+    except Exception as e:
+        if is_disk_full(e) and getattr(e, "filename", None) != str(path):
+            raise DiskFull(path) from e
+        raise
+
+
+@contextlib.contextmanager
 def building(target: str | Path, kind: str):
     """A folder built beside `target`, marked as the toolkit's and put in its place whole when the block ends;
     on any error the half-built folder is removed, and a full disk (whatever library raised it) is DiskFull
     naming the target."""
-    from l2l.cli import is_disk_full
-
     target = Path(target)
     tmp = temp_dir_beside(target)
-    try:
-        yield tmp
-        mark_output(tmp, kind)
-        replace_dir(tmp, target)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(e) and getattr(e, "filename", None) != str(target):
-            raise DiskFull(target) from e
-        raise
+    with disk_full_names(target):
+        try:
+            yield tmp
+            mark_output(tmp, kind)
+            replace_dir(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 # ------------------------------------------------------------------------------ inputs and outputs apart
+def same_path(a: str | Path | None, b: str | Path | None) -> bool:
+    """Two spellings of one file or folder (or of one Hub id): the same string, or paths that resolve alike."""
+    if a == b:
+        return True
+    pa, pb = Path(a or "").expanduser(), Path(b or "").expanduser()
+    return bool(a and b) and pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
 def discovered_inputs(spec: str | Path) -> list[Path]:
     """The local paths a command reads through `spec` besides it: the base model an adapter folder names in its
     adapter_config.json (and that base's own base, and so on)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from l2l.cli import ModelLoadError, ModelNotFound, first_line
+from l2l.cli import ModelLoadError, ModelNotFound, exception_chain, first_line
 
 _NOT_FOUND = {"HFValidationError", "LocalEntryNotFoundError", "RepositoryNotFoundError", "EntryNotFoundError",
               "RevisionNotFoundError"}
@@ -17,10 +17,7 @@ def _looks_local(name: str) -> bool:
 def load_error(what: str, name: str, e: BaseException) -> ModelLoadError | ModelNotFound:
     """The error to report for a model or tokenizer that did not load: ModelNotFound when there is no model
     under that name (no such folder; no such Hub repository, or not cached offline), else ModelLoadError."""
-    chain, x = set(), e
-    while x is not None and len(chain) < 10:
-        chain.add(type(x).__name__)
-        x = x.__cause__ or x.__context__
+    chain = {type(x).__name__ for x in exception_chain(e)}
     local = Path(name).expanduser()
     if _looks_local(name) and not local.exists():
         return ModelNotFound(f"no such folder {name} (and it is not a Hub model id)")

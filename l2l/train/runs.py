@@ -160,15 +160,10 @@ def train(trainer, output_dir: str, fresh: bool = False):
     if torch.cuda.is_available():  # loading and training peak apart: they fail for different reasons
         trainer.l2l_load_peak = torch.cuda.max_memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-    try:
-        return trainer.train(resume_from_checkpoint=resume)
-    except Exception as e:  # a checkpoint cut off by a full disk: removed by the next run's last_checkpoint
-        from l2l.cli import is_disk_full
-        from l2l.io import DiskFull
+    from l2l.io import disk_full_names
 
-        if is_disk_full(e):
-            raise DiskFull(output_dir) from e
-        raise
+    with disk_full_names(output_dir):  # a checkpoint cut off by a full disk: removed by the next last_checkpoint
+        return trainer.train(resume_from_checkpoint=resume)
 
 
 def summarize(trainer, result, train_ds, eval_ds, noun: str) -> dict:

@@ -24,7 +24,7 @@ from typing import Any
 
 from l2l import __version__
 from l2l.cli import UsageError
-from l2l.io import OUTPUT_MARKER, atomic_write_json
+from l2l.io import OUTPUT_MARKER, atomic_write_json, same_path
 
 MANIFEST = "manifest.json"
 FORMAT = "l2l-translation-checkpoint"
@@ -114,14 +114,6 @@ def read_all(folder: Path) -> list[Chunk]:
 IDENTITY = ("target_language", "text_fields", "keep_source")
 
 
-def same_dataset(a: str | None, b: str | None) -> bool:
-    """Two spellings of one dataset: the same string, or paths to the same file or folder."""
-    if a == b:
-        return True
-    pa, pb = Path(a or ""), Path(b or "")
-    return bool(a and b) and pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
-
-
 def identity_difference(header: dict, manifest: dict, split: str | None = None) -> str | None:
     """The first thing a chunk header and the manifest (or another header) both say and disagree on, described;
     else None. `split`: the chunk's, whose fingerprint the manifest lists."""
@@ -136,7 +128,7 @@ def identity_difference(header: dict, manifest: dict, split: str | None = None) 
     theirs = (manifest.get("split_fingerprints") or {}).get(split) if split else manifest.get("dataset_fingerprint")
     if mine and theirs:
         return None if mine == theirs else f"dataset_fingerprint {mine!r}, the folder's {theirs!r}"
-    if not same_dataset(header.get("dataset"), manifest.get("dataset")):  # written before fingerprints
+    if not same_path(header.get("dataset"), manifest.get("dataset")):  # written before fingerprints
         return f"dataset {header.get('dataset')!r}, the folder's {manifest.get('dataset')!r}"
     return None
 

@@ -19,6 +19,7 @@ from l2l import languages
 from l2l.cli import UsageError, log, non_negative_int, positive_int
 from l2l.config import option
 from l2l.data import load_any
+from l2l.io import same_path
 from l2l.shapes import check_text_columns, is_conversation, resolve_text_fields, turn_text_key
 from l2l.translate import checkpoints
 from l2l.translate.pieces import PieceTranslator
@@ -230,7 +231,7 @@ def check_manifest(folder: Path, cfg: JobConfig, manifest: dict | None, identity
     known, now = manifest.get("split_fingerprints") or {}, identity["split_fingerprints"]
     common = [s for s in now if s in known]
     moved = common and all(known[s] == now[s] for s in common)  # a moved file: the same content
-    if not checkpoints.same_dataset(manifest.get("dataset"), cfg.dataset) and not moved:
+    if not same_path(manifest.get("dataset"), cfg.dataset) and not moved:
         raise UsageError(f"checkpoint folder {folder} holds a translation of {manifest.get('dataset')}, not "
                          f"{cfg.dataset}; use another folder")
     saved, sizes = manifest.get("split_sizes") or {}, identity["split_sizes"]
