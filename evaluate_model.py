@@ -10,10 +10,13 @@ of target-language threads, the share of answers in the target language, and mul
 - fidelity: answers are generated for the first question of --n_prompts held-out threads; the share that an
   offline language identifier (lingua) finds in --target_lang and that answer (not empty, not the question
   repeated, not a loop of the same words); in_language counts language alone, and empty/echo/loop the faults;
-- multiple choice: JSONL files of {question, choices, answer (index or letter)}: the choice with the highest
-  log-likelihood as the answer, accuracy against the key;
-- lm-evaluation-harness tasks with --lm_eval_tasks (that package and its data must be there: a task that
-  cannot run is an error, never a silent gap in the table).
+  answer_chrf: chrF (0-1) of those answers against the held-out threads' own answers;
+- multiple choice: JSONL files of {passage (optional), question, choices, answer (index or letter)}: the
+  choice with the highest log-likelihood as the answer, accuracy against the key (a passage is shown with the
+  target language's prompt words: "Texto: ... Pergunta: ...");
+- lm-evaluation-harness tasks with --lm_eval_tasks (named, YAML files, or from --lm_eval_include_path) and
+  the per-language presets with --benchmarks (--list_benchmarks L shows them): lm-eval and the tasks' data must
+  be there; a task that cannot run is an error before any model loads, never a silent gap in the table.
 Results: a printed table, results.md, results.json and chart.png in --output_dir.
 """
 
@@ -25,7 +28,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, first_line, log, positive_int, run
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, non_negative_int, positive_int, run
 from l2l.config import add_arguments, from_args, option
 
 
@@ -65,7 +68,27 @@ class EvaluationOptions:
         "Plain text in the source language (e.g. general English prose), one passage a line: its "
         "perplexity shows what the model kept beyond the training domain.",
     )
-    lm_eval_tasks: str | None = option(None, "Comma-separated lm-evaluation-harness tasks (optional).")
+    lm_eval_tasks: str | None = option(
+        None, "Comma-separated lm-evaluation-harness tasks: names, or paths of task YAML files (needs "
+        "requirements-eval.txt; a task that cannot run here, unknown or without its data, is exit 2 before any "
+        "model loads).")
+    lm_eval_include_path: str | None = option(
+        None, "A folder of lm-eval task YAML files (lm_eval's --include_path): its tasks run by name, e.g. a "
+        "local task with dataset_path: json over your own JSONL.")
+    benchmarks: str | None = option(
+        None, "Also run the --target_lang presets of this kind whose data is here (see --list_benchmarks): "
+        "native (written in the language), human (translated by people), machine, or all.",
+        choices=["native", "human", "machine", "all"])
+    list_benchmarks: str | None = option(
+        None, "Print the recognised benchmarks of language L (lm-eval task names, native or translated) and exit.",
+        metavar="L")
+    lm_eval_batch_size: int = option(1, "lm-eval batch size. Default 1.", type=positive_int)
+    lm_eval_limit: int | None = option(None, "At most N examples per lm-eval task (lm_eval's --limit).",
+                                       type=positive_int)
+    lm_eval_num_fewshot: int | None = option(None, "Few-shot examples per lm-eval prompt (default: each task's own).",
+                                             type=non_negative_int)
+    lm_eval_chat_template: bool = option(False, "Format lm-eval prompts with the chat template (lm_eval's "
+                                                "--apply_chat_template), as the tuned model is prompted.")
     thread_template: str | None = option(None, "Chat template for both models (default: the tuned one's).")
     output_dir: str = option("evaluation_results", "Default evaluation_results.")
     overwrite: bool = option(False, "Replace the results of an earlier evaluation in --output_dir.")
@@ -101,7 +124,10 @@ def choice_item(row, where: str) -> dict:
     if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
         raise UsageError(f"{where}: the answer {row['answer']!r} is out of range for {len(choices)} choices "
                          f"(0-{len(choices) - 1}, or A-{chr(ord('A') + len(choices) - 1)})")
-    return {"question": question, "choices": [str(c) for c in choices], "answer": answer}
+    passage = row.get("passage") or ""
+    if not isinstance(passage, str):
+        raise UsageError(f"{where}: passage must be a text")
+    return {"passage": passage, "question": question, "choices": [str(c) for c in choices], "answer": answer}
 
 
 def read_choices(path: str) -> list[dict]:
@@ -192,6 +218,22 @@ def fidelity(questions: list[str], answers: list[str], target: str) -> dict:
             **{kind: sum(fault == kind for fault in faults) for kind in FAULTS}}
 
 
+def answer_chrf(answers: list[str], references: list[str]) -> float | None:
+    """chrF (0-1) of the answers against the held-out threads' own answers, both in the target language."""
+    pairs = [(a, r) for a, r in zip(answers, references) if r.strip()]
+    if not pairs:
+        return None
+    import sacrebleu
+
+    return sacrebleu.corpus_chrf([a for a, _ in pairs], [[r for _, r in pairs]]).score / 100
+
+
+def reference_answer(thread: list[dict]) -> str:
+    """The answer a held-out thread gives to its first question."""
+    after = thread[next(i for i, m in enumerate(thread) if m["role"] == "user") + 1:]
+    return next((m["content"] for m in after if m["role"] == "assistant"), "")
+
+
 def warn_if_prompts_elsewhere(prompts: list[list[dict]], target: str) -> None:
     """Fidelity asks whether answers come in the target language; say so when the questions are not in it."""
     from collections import Counter
@@ -208,38 +250,29 @@ def warn_if_prompts_elsewhere(prompts: list[list[dict]], target: str) -> None:
               "language; is --dataset the translated one?")
 
 
-def multiple_choice(chat, items: list[dict], system: str | None, max_len: int) -> float:
+def choice_prompt(item: dict, target: str) -> str:
+    """A question as asked: alone, or after its passage with the prompt words of the target language."""
+    if not item["passage"]:
+        return item["question"]
+    from l2l.benchmarks import words
+
+    passage, question, _ = words(target)
+    return f"{passage}: {item['passage']}\n{question}: {item['question']}"
+
+
+def multiple_choice(chat, items: list[dict], system: str | None, max_len: int, target: str) -> float:
     correct = 0
     for it in items:
-        prompt = ([{"role": "system", "content": system}] if system else []) + [{"role": "user",
-                                                                                 "content": it["question"]}]
+        prompt = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": choice_prompt(it, target)}]
         scores = [answer_logprob(chat, prompt + [{"role": "assistant", "content": c}],
                                  max_len)[0] for c in it["choices"]]
         correct += max(range(len(scores)), key=scores.__getitem__) == it["answer"]
     return correct / len(items)
 
 
-def require_lm_eval(tasks: str):
-    """Before any model loads: lm-evaluation-harness is there (a measurement asked for is never skipped)."""
-    try:
-        import lm_eval
-    except ImportError:
-        raise UsageError(f"--lm_eval_tasks {tasks} needs lm-evaluation-harness, which is not installed "
-                         "(pip install lm-eval)") from None
-    return lm_eval
-
-
-def lm_eval(model_name: str, base: str | None, tasks: str, device: str) -> dict:
-    lm_eval = require_lm_eval(tasks)
-    model_args = f"pretrained={base},peft={model_name}" if base else f"pretrained={model_name}"
-    try:
-        out = lm_eval.simple_evaluate(model="hf", model_args=model_args, tasks=tasks.split(","), device=device)
-    except Exception as e:  # its data comes from the Hub: offline a task fails; say so, never a silent exit 0
-        raise UsageError(f"lm-evaluation-harness could not run {tasks}: {first_line(e)}") from e
-    return {f"{task}/{k}": v for task, res in out["results"].items() for k, v in res.items() if isinstance(v, float)}
-
-
-def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, base: str | None):
+def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, base: str | None,
+             lm_eval_plan=None):
     from l2l.inference import ChatModel, GenerationOptions
 
     log(f"== {name}: {model}")
@@ -257,16 +290,47 @@ def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, bas
     for b in range(0, len(prompts), 8):
         answers += chat.answer(prompts[b:b + 8], opts)
     row.update(fidelity([p[-1]["content"] for p in prompts], answers, cfg.target_lang))
+    row["answer_chrf"] = answer_chrf(answers, inputs["references"])
     row["answers"] = answers
     for path, items in choice_sets.items():
-        row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, cfg.instruction_prompt, cfg.max_seq_length)
-    if cfg.lm_eval_tasks:
-        row.update(lm_eval(model, base, cfg.lm_eval_tasks, chat.device))
+        row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, cfg.instruction_prompt, cfg.max_seq_length,
+                                                          cfg.target_lang)
+    if lm_eval_plan is not None:
+        from l2l import benchmarks
+
+        row.update(benchmarks.run(lm_eval_plan, chat))
     del chat
     return row
 
 
+def listed_language(argv: list[str] | None) -> str | None:
+    """--list_benchmarks L answers alone, without the positional arguments."""
+    import sys
+
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--list_benchmarks")
+    return p.parse_known_args(sys.argv[1:] if argv is None else argv)[0].list_benchmarks
+
+
+def lm_eval_plan(cfg):
+    """The lm-eval tasks to run, checked (known, data loadable) before any model loads; None when none asked."""
+    if not (cfg.lm_eval_tasks or cfg.benchmarks):
+        return None
+    from l2l import benchmarks
+
+    return benchmarks.plan(cfg.lm_eval_tasks, cfg.benchmarks, cfg.target_lang, cfg.lm_eval_include_path,
+                           batch_size=cfg.lm_eval_batch_size, limit=cfg.lm_eval_limit,
+                           num_fewshot=cfg.lm_eval_num_fewshot, chat_template=cfg.lm_eval_chat_template)
+
+
 def main(argv: list[str] | None = None) -> int:
+    language = listed_language(argv)
+    if language:
+        from l2l import benchmarks, languages
+
+        languages.validate(language, "--list_benchmarks")
+        print(benchmarks.preset_table(language))
+        return 0
     cfg = from_args(EvaluationOptions, build_parser().parse_args(argv))
     from l2l import languages
     from l2l.inference import adapter_base
@@ -282,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     if same_path(cfg.base_model, cfg.tuned_model):
         raise UsageError(f"the base and the tuned model are the same ({cfg.tuned_model}): give the tuned model "
                          "(an adapter folder or a merged model) second")
-    if cfg.lm_eval_tasks:
-        require_lm_eval(cfg.lm_eval_tasks)
+    if cfg.lm_eval_include_path and not (cfg.lm_eval_tasks or cfg.benchmarks):
+        raise UsageError("--lm_eval_include_path needs --lm_eval_tasks naming the tasks to run from it")
     if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in cfg.choices_file or []}
@@ -306,14 +370,15 @@ def main(argv: list[str] | None = None) -> int:
         from l2l.modeling import load_tokenizer
 
         tok = load_tokenizer(cfg.tuned_model, trust_remote_code=cfg.trust_remote_code)
-        template = tok.chat_template or templates.load("llama3")
+        template = (templates.load("tokenizer", tok) if tok.chat_template else None) or templates.load("llama3")
+    plan = lm_eval_plan(cfg)
     rows = []
     base_of_tuned = adapter_base(cfg.tuned_model)
     inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
-              "passages": passages}
+              "passages": passages, "references": [reference_answer(t) for t in threads[: cfg.n_prompts]]}
     for name, model, base in (("base", cfg.base_model, None), ("tuned", cfg.tuned_model,
                                                                   cfg.base_model if base_of_tuned else None)):
-        rows.append(evaluate(name, model, cfg, template, inputs, base))
+        rows.append(evaluate(name, model, cfg, template, inputs, base, plan))
     write_results(rows, cfg, len(threads), len(prompts))
     return 0
 
@@ -322,7 +387,8 @@ def write_results(rows: list[dict], cfg, n_threads: int, n_prompts: int) -> None
     """The table printed, and results.md, results.json, chart.png in --output_dir, written whole."""
     from l2l.io import building
 
-    metrics = [k for k in rows[0] if k not in ("model", "path", "answers")]
+    metrics = [k for k in rows[0] if k not in ("model", "path") and all(
+        r.get(k) is None or isinstance(r.get(k), (int, float)) for r in rows)]
     lines = [f"Evaluation on {cfg.dataset} ({n_threads} held-out threads, {n_prompts} prompts), "
              f"target {cfg.target_lang}",
              "", "| metric | base | tuned | tuned / base |", "|---|---|---|---|"]

@@ -186,6 +186,12 @@ def run_instructions(out: Path, meta: dict, system: str | None) -> str:
     lines = ["# Ollama: save as Modelfile, then: ollama create mymodel -f Modelfile && ollama run mymodel",
              f"FROM ./{out.name}"]
     lines += [f"PARAMETER stop {json.dumps(s)}" for s in sorted(s for s in stops if s)]
+    from l2l import templates
+
+    go = templates.ollama_template(meta["chat_template"])
+    lines += [f'TEMPLATE """{go}"""'] if go else [
+        "# no TEMPLATE: the chat template is not one l2l ships; Ollama then picks one from the file's own "
+        "(check with: ollama show mymodel --template)"]
     if system:
         lines.append(f"SYSTEM {json.dumps(system, ensure_ascii=False)}")
     sys_flag = f" -sys {json.dumps(system, ensure_ascii=False)}" if system else ""

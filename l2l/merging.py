@@ -36,7 +36,9 @@ def save_merged(adapter: str, base: str | None, folder: Path, *, device: str = "
     merged = attach_adapter(model, adapter).merge_and_unload()
     tokenizer = adapter_tokenizer(adapter, base, trust_remote_code)
     merged.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
+    from l2l import templates
+
+    templates.save_with(tokenizer, folder, templates.saved_training_template(tokenizer) or tokenizer.chat_template)
     from l2l.vocab import MARKER
 
     marker = Path(base) / MARKER

@@ -1,7 +1,9 @@
 """Chat templates: the shipped Jinja files, any file the user gives, or the base model's own template.
 
 Shipped templates wrap every assistant turn, end-of-turn token included, in {% generation %} markers, so
-training can put the loss on answers only and the model learns to stop.
+training can put the loss on answers only and the model learns to stop. The markers are transformers' own, not
+part of the template language other runtimes implement: a saved model carries the template without them
+(`for_inference`) and keeps the marked copy beside it (TRAINING_FILE), which `load("tokenizer", ...)` prefers.
 """
 
 from __future__ import annotations
@@ -13,12 +15,63 @@ from l2l.cli import UsageError
 FOLDER = Path(__file__).resolve().parent / "templates"
 SHIPPED = ("llama3", "llama2", "chatml", "phi3")
 NAMES = SHIPPED + ("tokenizer",)
+TRAINING_FILE = "l2l_training_chat_template.jinja"  # the marked template, saved beside the tokenizer
+_MARKER = r"\{%(-?)\s*(?:end)?generation\s*(-?)%\}"
+
+
+def has_markers(template: str | None) -> bool:
+    import re
+
+    return bool(template) and re.search(_MARKER, template) is not None
+
+
+def for_inference(template: str | None) -> str | None:
+    """The template without {% generation %} markers: the same text rendered, in plain Jinja any runtime reads.
+    A marker goes without a trace, except where it stood between whitespace and a neighbour's whitespace control
+    (or carried its own): there a comment takes its place and trims the same."""
+    import re
+
+    if not template:
+        return template
+    out, last = [], 0
+    for m in re.finditer(_MARKER, template):
+        before, after = template[:m.start()], template[m.end():]
+        dashed = m.group(1) or m.group(2)
+        shields = (re.search(r"-[%}#]\}\s*$", before) and after[:1].isspace()) or (
+            re.match(r"\s*\{[%{#]-", after) and before[-1:].isspace())
+        out += [template[last:m.start()], "{#" + m.group(1) + " " + m.group(2) + "#}" if dashed or shields else ""]
+        last = m.end()
+    return "".join(out) + template[last:]
+
+
+def save_with(tokenizer, folder, template: str | None = None) -> None:
+    """Save `tokenizer` in `folder` with an inference template (markers out), and the marked copy beside it
+    when there is one, for training and scoring from that folder later."""
+    template = template if template is not None else getattr(tokenizer, "chat_template", None)
+    marked = template if has_markers(template) else None
+    if template:
+        tokenizer.chat_template = for_inference(template)
+    try:
+        tokenizer.save_pretrained(folder)
+    finally:
+        if template:
+            tokenizer.chat_template = template
+    if marked:
+        (Path(folder) / TRAINING_FILE).write_text(marked, encoding="utf-8")
+
+
+def saved_training_template(tokenizer) -> str | None:
+    """The marked copy saved beside a tokenizer loaded from a folder, if any."""
+    folder = Path(str(getattr(tokenizer, "name_or_path", "") or ""))
+    path = folder / TRAINING_FILE
+    return path.read_text(encoding="utf-8") if folder.is_dir() and path.is_file() else None
 
 
 def load(name_or_file: str, tokenizer=None) -> str:
     """The template text for a shipped name, a file path, or 'tokenizer' (the base model's own)."""
     if name_or_file == "tokenizer":
-        template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+        template = (saved_training_template(tokenizer) or getattr(tokenizer, "chat_template", None)
+                    if tokenizer is not None else None)
         if not template:
             raise UsageError("--thread_template tokenizer: the base model's tokenizer has no chat template; "
                              f"use one of {', '.join(NAMES[:-1])} or a Jinja file")
@@ -37,6 +90,21 @@ def load(name_or_file: str, tokenizer=None) -> str:
             check_renders(template, tokenizer, name_or_file)
         return template
     raise UsageError(f"--thread_template {name_or_file!r} is neither a template name ({', '.join(NAMES)}) nor a file")
+
+
+def shipped_name(template: str | None) -> str | None:
+    """Which shipped template `template` is (marked or not), if any."""
+    if not template:
+        return None
+    plain = for_inference(template).strip()
+    return next((n for n in SHIPPED if for_inference(load(n)).strip() == plain), None)
+
+
+def ollama_template(template: str | None) -> str | None:
+    """Ollama's TEMPLATE (Go text/template over .Messages) that formats a chat as a shipped `template` does,
+    less the leading begin-of-text token the runtime adds; None for a template l2l does not ship."""
+    name = shipped_name(template)
+    return (FOLDER / f"{name}.ollama").read_text(encoding="utf-8") if name else None
 
 
 def end_of_turn(template: str, tokenizer) -> str | None:

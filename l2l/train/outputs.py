@@ -101,7 +101,9 @@ def save_outputs(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: lis
 
     with building(cfg.tuned_model, f"{kind} adapter") as out:
         trainer.model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        from l2l import templates
+
+        templates.save_with(tokenizer, out)  # inference template; the marked one beside it for training
         if eos_ids:
             gen = trainer.model.generation_config if hasattr(trainer.model, "generation_config") else None
             if gen is not None:

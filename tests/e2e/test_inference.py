@@ -138,6 +138,11 @@ def test_merge_gives_the_same_logits(tmp_path, models, adapter):
     run_cli("merge_adapter.py", adapter, out, "--cpu", check=True)
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
     tok = AutoTokenizer.from_pretrained(out)
+    # an adapter saved with the marked template (as before): the merged model's is plain, the marked copy beside
+    from l2l.templates import TRAINING_FILE, for_inference, load
+
+    assert tok.chat_template == for_inference(load("chatml")) and "{% generation" not in tok.chat_template
+    assert (out / TRAINING_FILE).read_text() == load("chatml")
     ids = tok("Hoe gaat het met je vandaag?", return_tensors="pt")["input_ids"]
     base = AutoModelForCausalLM.from_pretrained(models["chat"]).eval()
     with torch.no_grad():

@@ -8,6 +8,9 @@ import json
 import pytest
 from conftest import load_records, run_cli, run_in_process, translated_oasst, write_jsonl
 
+from l2l import templates
+from l2l.templates import TRAINING_FILE
+
 FORMATS = ("messages", "sharegpt", "alpaca")
 ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 
@@ -185,6 +188,9 @@ def test_gguf_export_runs_in_llama_cpp_like_transformers(tmp_path, smollm2_adapt
     llm = Llama(model_path=str(out), logits_all=True, n_ctx=256, n_threads=1, verbose=False)
     assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
     assert llm.metadata["tokenizer.chat_template"] == tok.chat_template
+    assert "{% generation" not in tok.chat_template and "{% generation" in (adapter / TRAINING_FILE).read_text()
+    assert templates.shipped_name(tok.chat_template) == "chatml"  # the Modelfile formats the chat the same way
+    assert f'TEMPLATE """{templates.ollama_template(tok.chat_template)}"""' in proc.stdout
     llm.eval(ids)
     ours = np.array(llm.scores[: len(ids)])
     theirs = hf_logits(base, adapter, ids)
