@@ -24,8 +24,9 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
-# What the tests need besides (make test, make lint): pytest, ruff, and llama-cpp-python for the GGUF tests.
-$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+# What the tests need besides (make test, make lint): pytest, ruff, llama-cpp-python for the GGUF tests, and
+# lm-eval (requirements-eval.txt, an optional extra for users) for evaluate_model.py's lm-eval tests.
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt requirements-eval.txt
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 

