@@ -79,9 +79,6 @@ class EvaluationOptions:
         None, "Also run the --target_lang presets of this kind whose data is here (see --list_benchmarks): "
         "native (written in the language), human (translated by people), machine, or all.",
         choices=["native", "human", "machine", "all"])
-    list_benchmarks: str | None = option(
-        None, "Print the recognised benchmarks of language L (lm-eval task names, native or translated) and exit.",
-        metavar="L")
     lm_eval_batch_size: int = option(1, "lm-eval batch size. Default 1.", type=positive_int)
     lm_eval_limit: int | None = option(None, "At most N examples per lm-eval task (lm_eval's --limit).",
                                        type=positive_int)
@@ -102,7 +99,24 @@ def build_parser() -> Parser:
     p = Parser(prog="evaluate_model.py", description=__doc__.split("\n\n")[0],
                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p, EvaluationOptions)
+    p.add_argument("--list_benchmarks", action=ListBenchmarks, metavar="L",
+                   help="Print the recognised benchmarks of language L (lm-eval task names, native or translated) "
+                        "and exit.")
     return p
+
+
+class ListBenchmarks(argparse.Action):
+    """--list_benchmarks L answers at once, like --help: no positional arguments needed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from l2l import benchmarks, languages
+
+        try:
+            languages.validate(values, "--list_benchmarks")
+        except UsageError as e:
+            parser.error(str(e))
+        print(benchmarks.preset_table(values))
+        parser.exit(0)
 
 
 def choice_item(row, where: str) -> dict:
@@ -303,15 +317,6 @@ def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, bas
     return row
 
 
-def listed_language(argv: list[str] | None) -> str | None:
-    """--list_benchmarks L answers alone, without the positional arguments."""
-    import sys
-
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--list_benchmarks")
-    return p.parse_known_args(sys.argv[1:] if argv is None else argv)[0].list_benchmarks
-
-
 def lm_eval_plan(cfg):
     """The lm-eval tasks to run, checked (known, data loadable) before any model loads; None when none asked."""
     if not (cfg.lm_eval_tasks or cfg.benchmarks):
@@ -324,13 +329,6 @@ def lm_eval_plan(cfg):
 
 
 def main(argv: list[str] | None = None) -> int:
-    language = listed_language(argv)
-    if language:
-        from l2l import benchmarks, languages
-
-        languages.validate(language, "--list_benchmarks")
-        print(benchmarks.preset_table(language))
-        return 0
     cfg = from_args(EvaluationOptions, build_parser().parse_args(argv))
     from l2l import languages
     from l2l.inference import adapter_base
@@ -351,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < cfg.eval_fraction <= 1:
         raise UsageError("--eval_fraction must be in (0, 1]")
     choice_sets = {path: read_choices(path) for path in cfg.choices_file or []}
+    plan = lm_eval_plan(cfg)
     from l2l.data import read_lines
 
     passages = {key: read_lines(path, flag) for key, path, flag in (
@@ -371,7 +370,6 @@ def main(argv: list[str] | None = None) -> int:
 
         tok = load_tokenizer(cfg.tuned_model, trust_remote_code=cfg.trust_remote_code)
         template = (templates.load("tokenizer", tok) if tok.chat_template else None) or templates.load("llama3")
-    plan = lm_eval_plan(cfg)
     rows = []
     base_of_tuned = adapter_base(cfg.tuned_model)
     inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,

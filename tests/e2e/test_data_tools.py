@@ -310,7 +310,8 @@ def test_evaluate_model_runs_a_local_lm_eval_task_like_lm_eval_itself(tmp_path, 
         found = next(folder.rglob("results*.json"))
         return json.loads(found.read_text())["results"]["leitura_pt"]
 
-    for name, model in (("base", models["chat"]), ("tuned", models["chat64"])):
+    assert all(rows[m]["lm_eval:leitura_pt:acc"] in (0, 1 / 3, 2 / 3, 1) for m in ("base", "tuned"))  # 3 questions
+    for name, model in (("tuned", models["chat64"]),):  # lm_eval's own command line, on one of them
         own = theirs(model)
         assert rows[name]["lm_eval:leitura_pt:acc"] == pytest.approx(own["acc,none"])
         assert rows[name]["lm_eval:leitura_pt:acc_norm"] == pytest.approx(own["acc_norm,none"])

@@ -1,0 +1,157 @@
+#!/usr/bin/env python
+"""Check a translated dataset: every translated field against its source, each record flagged or clean.
+
+    python check_translations.py ./oasst1_nl ./oasst1_nl_checked --target_lang nl       # combine --keep_source
+    python check_translations.py ./alpaca_pt ./alpaca_pt_clean --target_lang pt-BR --drop_flagged
+    python check_translations.py ./theirs_pt.jsonl ./checked --target_lang pt --source_dataset ./alpaca_en.jsonl
+
+The checks (no model beyond an offline language identifier): empty (nothing for a source with text),
+untranslated (the source copied, wholly or mostly), wrong_language (clearly in another language), length (far
+shorter or longer than the pair's usual ratio, learned from the data itself), loop (the same words over and
+over), structure (fenced or inline code, URLs, numbers or list items of the source missing).
+
+OUTPUT keeps every row and adds translation_flags (the names of the checks that fired; empty when clean) and
+translation_score (1 when clean, lower the worse); --drop_flagged keeps only the clean rows. translation_report.md
+and translation_report.json (counts per check, examples) are written beside the data in OUTPUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
+from l2l.config import add_arguments, from_args, option
+
+
+@dataclass(kw_only=True)
+class CheckOptions:
+    """check_translations.py's settings."""
+
+    dataset: str = option(help="The translated dataset (folder, file or Hub id).", positional=True)
+    output: str = option(help="Folder for the checked dataset (save_to_disk) and its report.", positional=True)
+    target_lang: str = option(help="The language the translations should be in (nl, pt-BR...).")
+    fields: str | None = option(None, "Comma-separated translated fields (default: every field F with F_source "
+                                      "beside it, or, with --source_dataset, the columns both share).")
+    source_dataset: str | None = option(
+        None, "The source dataset, for a translation made elsewhere (no <field>_source columns): same splits, "
+        "rows in the same order, or matched by --join_on.")
+    join_on: str | None = option(None, "A column both datasets hold (an id) to match rows by, instead of order.")
+    drop_flagged: bool = option(False, "Write only the rows no check flagged.")
+    overwrite: bool = option(False, "Replace an earlier output folder.")
+    trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="check_translations.py", description=__doc__.split("\n\n")[0],
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(p, CheckOptions)
+    return p
+
+
+def joined(cfg, splits: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], list[str]]:
+    """The rows with `<field>_source` from --source_dataset beside each translated field."""
+    from l2l.data import load_any
+
+    source = load_any(cfg.source_dataset, trust_remote_code=cfg.trust_remote_code)
+    out = {}
+    for split, rows in splits.items():
+        if split not in source:
+            raise UsageError(f"--source_dataset {cfg.source_dataset} has no split {split!r} "
+                             f"(splits: {', '.join(source)})")
+        theirs = source[split].to_list()
+        if cfg.join_on:
+            if cfg.join_on not in source[split].column_names or any(cfg.join_on not in r for r in rows):
+                raise UsageError(f"--join_on {cfg.join_on}: not a column of both datasets")
+            by_id = {r[cfg.join_on]: r for r in theirs}
+            missing = [r[cfg.join_on] for r in rows if r[cfg.join_on] not in by_id]
+            if missing:
+                raise UsageError(f"--join_on {cfg.join_on}: {len(missing)} rows of {split} have no source row "
+                                 f"(e.g. {missing[0]!r})")
+            theirs = [by_id[r[cfg.join_on]] for r in rows]
+        elif len(theirs) != len(rows):
+            raise UsageError(f"split {split}: {len(rows)} translated rows but {len(theirs)} source rows; match "
+                             "them with --join_on ID_COLUMN")
+        out[split] = [r for r in rows]
+        shared = [c for c in source[split].column_names if c in (rows[0] if rows else {}) and c != cfg.join_on]
+        fields = requested_fields(cfg) or shared
+        for row, src in zip(out[split], theirs):
+            row.update({f"{f}_source": src.get(f) for f in fields})
+    return out, requested_fields(cfg) or shared
+
+
+def requested_fields(cfg) -> list[str]:
+    return [f.strip() for f in (cfg.fields or "").split(",") if f.strip()]
+
+
+def translated_fields(cfg, columns: list[str]) -> list[str]:
+    fields = requested_fields(cfg) or [c[: -len("_source")] for c in columns
+                                       if c.endswith("_source") and c[: -len("_source")] in columns]
+    if not fields:
+        raise UsageError(f"{cfg.dataset} has no <field>_source columns to compare with (columns: "
+                         f"{', '.join(columns)}): translate with --keep_source, or give --source_dataset")
+    missing = [f for f in fields if f not in columns or f"{f}_source" not in columns]
+    if missing:
+        raise UsageError(f"--fields {missing[0]}: {cfg.dataset} has no columns {missing[0]} and {missing[0]}_source")
+    return fields
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = from_args(CheckOptions, build_parser().parse_args(argv))
+    from l2l import languages
+    from l2l.data import load_any
+    from l2l.io import check_output_free
+
+    languages.validate(cfg.target_lang, "--target_lang")
+    check_output_free(cfg.output, cfg.overwrite, inputs=(cfg.dataset, cfg.source_dataset))
+    if cfg.join_on and not cfg.source_dataset:
+        raise UsageError("--join_on needs --source_dataset")
+    dsd = load_any(cfg.dataset, trust_remote_code=cfg.trust_remote_code)
+    splits = {name: split.to_list() for name, split in dsd.items()}
+    if cfg.source_dataset:
+        splits, fields = joined(cfg, splits)
+        if not fields:
+            raise UsageError(f"{cfg.dataset} and --source_dataset {cfg.source_dataset} share no column to compare")
+    else:
+        fields = translated_fields(cfg, dsd[next(iter(dsd))].column_names)
+    from l2l.translate.quality import check_splits
+
+    log(f"checking {sum(map(len, splits.values()))} records, fields {', '.join(fields)}")
+    results, report = check_splits(splits, fields, cfg.target_lang)
+    write(cfg, dsd, results, report)
+    for line in report.summary_lines():
+        log(line)
+    return 0
+
+
+def write(cfg, dsd, results: dict, report) -> None:
+    """The dataset with its flag columns (clean rows only with --drop_flagged) and the report, in one folder."""
+    import datasets
+
+    from l2l.io import building
+
+    out = {}
+    for split, data in dsd.items():
+        flags = [f for f, _ in results[split]]
+        data = data.add_column("translation_flags", flags, feature=datasets.List(datasets.Value("string")))
+        data = data.add_column("translation_score", [s for _, s in results[split]])
+        out[split] = data.filter(lambda row: not row["translation_flags"]) if cfg.drop_flagged else data
+    datasets.disable_progress_bars()
+    with building(cfg.output, "dataset") as tmp:
+        datasets.DatasetDict(out).save_to_disk(str(tmp))
+        (tmp / "translation_report.md").write_text(report.markdown(f"Translation checks: {cfg.dataset}"),
+                                                   encoding="utf-8")
+        (tmp / "translation_report.json").write_text(json.dumps(
+            {"dataset": cfg.dataset, "target_lang": cfg.target_lang, "records": report.records,
+             "flagged": report.flagged, "per_check": report.per_check, "length_model": report.length_model,
+             "examples": report.examples, "dropped": report.flagged if cfg.drop_flagged else 0},
+            ensure_ascii=False, indent=1), encoding="utf-8")
+    kept = sum(len(d) for d in out.values())
+    log(f"saved to {cfg.output} ({kept} rows{', flagged rows left out' if cfg.drop_flagged else ''}; report: "
+        "translation_report.md)")
+    print(cfg.output)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,228 @@
+"""Checks on translated text, cheap enough for every record: no model beyond the language identifier.
+
+Each check has a name (CHECKS). A field's output is checked against its source; a record's result is the list
+of the checks that fired on any of its fields and a score in [0, 1] (1: nothing fired; the lowest score of the
+fired checks otherwise). The length check is calibrated per language pair from the data itself: the median
+output/source length ratio of the records checked together, with a tolerance that widens for short texts.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from l2l.answers import loops, words
+
+CHECKS = ("empty", "untranslated", "wrong_language", "length", "loop", "structure")
+SEVERITY = {"empty": 0.0, "untranslated": 0.1, "wrong_language": 0.2, "loop": 0.2, "length": 0.4,
+            "structure": 0.6}
+MIN_LANGUAGE_CHARS = 24  # shorter outputs are too short to tell their language reliably
+MIN_LENGTH_CHARS = 30  # shorter sources vary too much in length to judge
+
+_FENCE = re.compile(r"```")
+_INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+_URL = re.compile(r"https?://[^\s)>\]\"']+")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+\S", re.M)
+
+
+@dataclass
+class Pair:
+    """One translated text beside its source, with what the per-text checks found."""
+
+    source: str
+    output: str
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def log_ratio(self) -> float | None:
+        s, o = len(self.source.strip()), len(self.output.strip())
+        return math.log(o / s) if s >= MIN_LENGTH_CHARS and o else None
+
+
+def _trigrams(tokens: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + 3]) for i in range(len(tokens) - 2)}
+
+
+def untranslated(source: str, output: str) -> bool:
+    """The source copied, wholly (the same words) or mostly (half its word trigrams in the output)."""
+    s, o = words(source), words(output)
+    if sum(w.isalpha() for w in s) < 2:
+        return False  # a name, a number or code: the same in every language
+    if s == o:
+        return True
+    if len(s) < 6 or len(o) < 3:
+        return False
+    grams = _trigrams(o)
+    return len(grams & _trigrams(s)) >= 0.5 * len(grams)
+
+
+def _numbers(text: str) -> list[str]:
+    return sorted(re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text))
+
+
+def structure_lost(source: str, output: str) -> bool:
+    """Fenced code, inline code, URLs, numbers or list items of the source missing from the output."""
+    if len(_FENCE.findall(output)) < len(_FENCE.findall(source)):
+        return True
+    if any(code not in output for code in _INLINE.findall(source)):
+        return True
+    if any(url not in output for url in _URL.findall(source)):
+        return True
+    missing = list(_numbers(output))
+    for n in _numbers(source):
+        if n in missing:
+            missing.remove(n)
+        else:
+            return True
+    items = len(_ITEM.findall(source))
+    return items >= 2 and len(_ITEM.findall(output)) < items
+
+
+def text_flags(source: str, output: str) -> list[str]:
+    """The checks that need no other record: empty, untranslated, loop, structure (language comes in a batch)."""
+    if not source.strip() or not re.search(r"\w", source):
+        return []
+    if len(words(output)) == 0:
+        return ["empty"]
+    flags = []
+    if untranslated(source, output):
+        flags.append("untranslated")
+    if loops(words(output)) and not loops(words(source)):
+        flags.append("loop")
+    if structure_lost(source, output):
+        flags.append("structure")
+    return flags
+
+
+def language_flags(pairs: list[Pair], target: str) -> None:
+    """wrong_language where the identifier is sure an output long enough is in another language (outputs already
+    flagged empty or untranslated are not asked again)."""
+    from l2l.languages import detected_languages
+
+    asked = [p for p in pairs if len(p.output.strip()) >= MIN_LANGUAGE_CHARS
+             and not {"empty", "untranslated"} & set(p.flags)]
+    if not asked:
+        return
+    found, code = detected_languages([p.output for p in asked], target)
+    for p, lang in zip(asked, found):
+        if lang is not None and lang != code:
+            p.flags.append("wrong_language")
+
+
+@dataclass
+class LengthModel:
+    """The expected output/source length ratio of a language pair, learned from the data checked."""
+
+    median: float = 0.0
+    spread: float = 0.15
+
+    @classmethod
+    def fit(cls, pairs: list[Pair]) -> LengthModel:
+        ratios = sorted(r for p in pairs if not p.flags and (r := p.log_ratio) is not None)
+        if len(ratios) < 5:
+            return cls()
+        median = ratios[len(ratios) // 2]
+        mad = sorted(abs(r - median) for r in ratios)[len(ratios) // 2]
+        return cls(median=median, spread=max(0.1, 1.4826 * mad))
+
+    def off(self, pair: Pair) -> bool:
+        """Far shorter (truncated) or far longer (something added) than the pair's usual ratio."""
+        r = pair.log_ratio
+        if r is None:
+            return False
+        short = len(pair.source.strip()) < 120  # short texts vary more
+        return abs(r - self.median) > max(0.45 if short else 0.35, 4 * self.spread)
+
+
+def check_pairs(pairs: list[Pair], target: str, lengths: LengthModel | None = None) -> LengthModel:
+    """Every check on every pair (flags filled in place); the length model used, fitted here unless given."""
+    for p in pairs:
+        p.flags = text_flags(p.source, p.output)
+    language_flags(pairs, target)
+    lengths = lengths or LengthModel.fit(pairs)
+    for p in pairs:
+        if "empty" not in p.flags and lengths.off(p):
+            p.flags.append("length")
+    return lengths
+
+
+def record_result(pairs: list[Pair]) -> tuple[list[str], float]:
+    """A record's flags (in CHECKS order, each once) and score from its fields' pairs."""
+    fired = {f for p in pairs for f in p.flags}
+    flags = [c for c in CHECKS if c in fired]
+    return flags, min((SEVERITY[f] for f in flags), default=1.0)
+
+
+def row_pairs(row: dict, fields: list[str]) -> list[tuple[str, Pair]]:
+    """(field, pair) for each translated text of a row: a text field beside its `<field>_source`, or each turn of
+    a conversation beside the same turn of the source conversation."""
+    from l2l.shapes import is_conversation, turn_text_key
+
+    out = []
+    for f in fields:
+        value, source = row.get(f), row.get(f"{f}_source")
+        if isinstance(value, str) and isinstance(source, str):
+            out.append((f, Pair(source, value)))
+        elif is_conversation(value) and is_conversation(source) and len(value) == len(source):
+            for t, (turn, was) in enumerate(zip(value, source)):
+                key, was_key = turn_text_key(turn), turn_text_key(was)
+                if isinstance(turn.get(key), str) and isinstance(was.get(was_key), str):
+                    out.append((f"{f}[{t}]", Pair(was[was_key], turn[key])))
+    return out
+
+
+@dataclass
+class Report:
+    """What the checks found over a dataset: flagged records per check, with a few examples each."""
+
+    records: int = 0
+    flagged: int = 0
+    per_check: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECKS, 0))
+    examples: dict[str, list[dict]] = field(default_factory=lambda: {c: [] for c in CHECKS})
+    length_model: dict = field(default_factory=dict)
+
+    def add(self, flags: list[str], labelled: list[tuple[str, Pair]], split: str, index: int) -> None:
+        self.records += 1
+        self.flagged += bool(flags)
+        for name in flags:
+            self.per_check[name] += 1
+            if len(self.examples[name]) < 3:
+                where, pair = next((w, p) for w, p in labelled if name in p.flags)
+                self.examples[name].append({"split": split, "row": index, "field": where,
+                                            "source": pair.source[:300], "output": pair.output[:300]})
+
+    def markdown(self, title: str) -> str:
+        lines = [f"# {title}", "", f"{self.flagged} of {self.records} records flagged "
+                 f"({self.flagged / max(1, self.records):.1%}).", "", "| check | records | share |", "|---|---|---|"]
+        lines += [f"| {c} | {n} | {n / max(1, self.records):.1%} |" for c, n in self.per_check.items()]
+        for c, shown in self.examples.items():
+            for ex in shown:
+                lines += ["", f"**{c}**, {ex['split']} row {ex['row']}, {ex['field']}:", "",
+                          f"> source: {ex['source']}".replace("\n", " "), ">",
+                          f"> output: {ex['output']}".replace("\n", " ")]
+        return "\n".join(lines) + "\n"
+
+    def summary_lines(self) -> list[str]:
+        fired = [f"{c}: {n}" for c, n in self.per_check.items() if n]
+        head = f"translation checks: {self.flagged} of {self.records} records flagged"
+        return [head + (f" ({', '.join(fired)})" if fired else "")] + [
+            f"  {c}, e.g. {ex[0]['split']} row {ex[0]['row']} {ex[0]['field']}: {ex[0]['output'][:80]!r}"
+            for c, ex in self.examples.items() if ex]
+
+
+def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str) -> tuple[dict, Report]:
+    """Each row's (flags, score), per split, and the report; the length ratio is learned over all splits."""
+    labelled = {s: [row_pairs(row, fields) for row in rows] for s, rows in splits.items()}
+    every = [p for rows in labelled.values() for row in rows for _, p in row]
+    model = check_pairs(every, target)
+    report = Report(length_model={"median_ratio": round(math.exp(model.median), 3), "spread": round(model.spread, 3)})
+    results = {}
+    for split, rows in labelled.items():
+        results[split] = []
+        for i, row in enumerate(rows):
+            flags, score = record_result([p for _, p in row])
+            results[split].append((flags, score))
+            report.add(flags, row, split, i)
+    return results, report

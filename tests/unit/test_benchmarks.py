@@ -1,0 +1,50 @@
+"""The per-language benchmark presets name real lm-eval tasks; local tasks are indexed by lm-eval by name."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from l2l import benchmarks
+
+needs_lm_eval = pytest.mark.skipif(importlib.util.find_spec("lm_eval") is None,
+                                   reason="lm-eval is not installed (requirements-eval.txt; make dev installs it)")
+
+
+@pytest.fixture(scope="module")
+def manager():
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
+
+
+@needs_lm_eval
+def test_every_preset_is_a_task_of_the_installed_lm_eval(manager):
+    known = set(manager.all_tasks)
+    missing = [(lang, task) for lang, rows in benchmarks.PRESETS.items() for _, task, _ in rows if task not in known]
+    assert not missing
+    assert all(kind in benchmarks.KINDS for rows in benchmarks.PRESETS.values() for *_, kind in rows)
+    assert all(any(kind == "native" for *_, kind in rows) for rows in benchmarks.PRESETS.values())
+
+
+def test_presets_and_words_follow_the_language_not_the_region():
+    assert benchmarks.presets("pt-BR") == benchmarks.presets("pt") and benchmarks.words("pt-BR")[1] == "Pergunta"
+    assert benchmarks.words("sw") == benchmarks.WORDS["en"]  # no words known: English ones, said plainly
+    assert "no benchmark presets for sw" in benchmarks.preset_table("sw")
+    assert "| INCLUDE | include_base_44_hebrew | native |" in benchmarks.preset_table("he")
+
+
+@needs_lm_eval
+def test_a_written_choice_task_is_found_by_name_with_target_language_words(tmp_path):
+    from lm_eval.tasks import TaskManager, get_task_dict
+
+    items = [{"passage": "Het regent.", "question": "Wat doet het weer?", "choices": ["Regenen", "Sneeuwen"],
+              "answer": 0}]
+    benchmarks.write_choice_task(tmp_path, "lezen_nl", items, "nl")
+    manager = TaskManager(include_path=str(tmp_path))
+    assert "lezen_nl" in manager.all_tasks
+    task = get_task_dict(["lezen_nl"], manager)["lezen_nl"]
+    doc = next(iter(task.test_docs()))
+    assert task.doc_to_text(doc) == "Tekst: Het regent.\nVraag: Wat doet het weer?\nAntwoord:"
+    assert task.doc_to_choice(doc) == ["Regenen", "Sneeuwen"] and task.doc_to_target(doc) == 0
