@@ -134,6 +134,7 @@ def write(cfg, dsd, results: dict, report) -> None:
     out = {}
     for split, data in dsd.items():
         flags = [f for f, _ in results[split]]
+        data = data.remove_columns([c for c in ("translation_flags", "translation_score") if c in data.column_names])
         data = data.add_column("translation_flags", flags, feature=datasets.List(datasets.Value("string")))
         data = data.add_column("translation_score", [s for _, s in results[split]])
         out[split] = data.filter(lambda row: not row["translation_flags"]) if cfg.drop_flagged else data

@@ -3,6 +3,10 @@
 
     python combine_checkpoints.py ./output_nl ./oasst1_nl              # save_to_disk, folder created
     python combine_checkpoints.py ./output_nl me/oasst1_nl --push_to_hub  # Hub, only when asked
+    python combine_checkpoints.py ./output_nl ./oasst1_nl --drop_flagged  # without what the checks flag
+
+Checkpoints written with --keep_source are checked (check_translations.py's checks): each record gets
+translation_flags and translation_score, and a summary is printed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class CombineOptions:
     )
     hub: HubOptions = nested(HubOptions)
     overwrite: bool = option(False, "Replace an existing output folder.")
+    drop_flagged: bool = option(False, "Leave out the records the translation checks flag (empty, untranslated, "
+                                       "wrong language, length, loop, structure; needs --keep_source checkpoints).")
 
 
 def build_parser() -> Parser:
@@ -37,17 +43,23 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     cfg = from_args(CombineOptions, build_parser().parse_args(argv))
     from l2l.io import check_output_free, save_dataset
-    from l2l.translate.combine import combine, to_dataset_dict
+    from l2l.translate.combine import check, combine, to_dataset_dict
 
     if not cfg.hub.push_to_hub:  # refuse an occupied output (or the input itself) before reading anything
         check_output_free(cfg.output_location, cfg.overwrite, inputs=(cfg.input_folder,))
     combined = combine(Path(cfg.input_folder))
+    report = check(combined, cfg.drop_flagged)
     dsd = to_dataset_dict(combined)
     for split, langs in combined.languages.items():
         log(f"{split}: {len(combined.splits[split])} records ("
             + ", ".join(f"{lang}: {n}" for lang, n in langs.most_common()) + ")")
     if combined.duplicates:
         log(f"{combined.duplicates} records appeared in more than one checkpoint; each was kept once")
+    for line in report.summary_lines() if report else ["translation checks: none (the checkpoints hold no source "
+                                                        "text; translate with --keep_source to have them)"]:
+        log(line)
+    if report and cfg.drop_flagged:
+        log(f"--drop_flagged: {report.flagged} flagged records left out")
     if len(combined.translators) > 1:
         log("translators: " + ", ".join(f"{t}: {n}" for t, n in combined.translators.most_common()))
     where = save_dataset(dsd, cfg.output_location, push_to_hub=cfg.hub.push_to_hub, private=cfg.hub.private,

@@ -5,6 +5,7 @@ matching (the `langcodes` package), and an unsupported code is refused naming th
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterable
 
 from langcodes import Language, closest_supported_match
@@ -113,16 +114,44 @@ def close_matches(code: str, supported: list[str], to_tag: Callable[[str], Langu
     return list(dict.fromkeys(same + fuzzy))[:n]
 
 
+@functools.cache
+def _detector():
+    """lingua's detector over every language, built once per process (it loads its models)."""
+    from lingua import LanguageDetectorBuilder
+
+    return LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+
+
 def detected_languages(texts: list[str], target: str) -> tuple[list[str | None], str]:
     """The ISO 639-1 code an offline language identifier sees in each text (None when unsure), and the
     target's code."""
-    from lingua import IsoCode639_1, LanguageDetectorBuilder
+    from lingua import IsoCode639_1
 
     code = validate(target).language
     try:
         IsoCode639_1.from_str(code)
     except (ValueError, AttributeError):
         raise UsageError(f"the language identifier does not know {target!r}") from None
-    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    detector = _detector()
     found = [detector.detect_language_of(t) if t.strip() else None for t in texts]
     return [lang.iso_code_639_1.name.lower() if lang is not None else None for lang in found], code
+
+
+def foreign_language(texts: list[str], target: str, sure: float = 0.5, unlike: float = 0.1) -> list[str | None]:
+    """For each text, the ISO 639-1 code of another language the identifier is sure of (its confidence at least
+    `sure` and the target's below `unlike`), else None: a text in the target language, or one it cannot tell."""
+    from lingua import IsoCode639_1, Language
+
+    code = validate(target).language
+    try:
+        wanted = Language.from_iso_code_639_1(IsoCode639_1.from_str(code))
+    except (ValueError, AttributeError):
+        raise UsageError(f"the language identifier does not know {target!r}") from None
+    out = []
+    for text in texts:
+        values = _detector().compute_language_confidence_values(text) if text.strip() else []
+        top = values[0] if values else None
+        theirs = next((v.value for v in values if v.language == wanted), 0.0)
+        other = top is not None and top.language != wanted and top.value >= sure and theirs < unlike
+        out.append(top.language.iso_code_639_1.name.lower() if other else None)
+    return out

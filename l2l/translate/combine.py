@@ -16,6 +16,7 @@ class Combined:
     duplicates: int = 0
     languages: dict[str, Counter] = field(default_factory=dict)
     translators: Counter = field(default_factory=Counter)
+    manifest: dict = field(default_factory=dict)
 
 
 def combine(folder: Path) -> Combined:
@@ -28,7 +29,7 @@ def combine(folder: Path) -> Combined:
         raise UsageError(f"checkpoint folder {folder} holds no checkpoint files")
     lang_field = manifest.get("lang_field")
     by_split: dict[str, dict[int, dict]] = {}
-    result = Combined(splits={})
+    result = Combined(splits={}, manifest=manifest)
     for chunk in chunks:  # in the order they were written: the first written copy of a record wins
         split = chunk.header["split"]
         seen = by_split.setdefault(split, {})
@@ -70,3 +71,24 @@ def mixed_column(combined: Combined) -> str | None:
                 (a, i), (b, j) = list(seen.items())[:2]
                 return f"column {key!r} of split {split} holds {a} (record {i}) and {b} (record {j})"
     return None
+
+
+def check(combined: Combined, drop_flagged: bool):
+    """The translation checks on combined records that kept their source (--keep_source): translation_flags and
+    translation_score added to each record (flagged records left out with drop_flagged); the report, or None when
+    the checkpoints hold no source text to check against."""
+    from l2l.translate.quality import check_splits
+
+    m = combined.manifest
+    if not m.get("keep_source"):
+        if drop_flagged:
+            raise UsageError("--drop_flagged needs the source text: these checkpoints were written without "
+                             "--keep_source (check them afterwards with check_translations.py --source_dataset)")
+        return None
+    results, report = check_splits(combined.splits, list(m.get("text_fields") or []), m["target_language"])
+    for split, rows in combined.splits.items():
+        for row, (flags, score) in zip(rows, results[split]):
+            row["translation_flags"], row["translation_score"] = flags, score
+        if drop_flagged:
+            combined.splits[split] = [r for r in rows if not r["translation_flags"]]
+    return report

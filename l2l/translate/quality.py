@@ -96,18 +96,30 @@ def text_flags(source: str, output: str) -> list[str]:
     return flags
 
 
-def language_flags(pairs: list[Pair], target: str) -> None:
-    """wrong_language where the identifier is sure an output long enough is in another language (outputs already
-    flagged empty or untranslated are not asked again)."""
-    from l2l.languages import detected_languages
+def own_words(pair: Pair) -> str:
+    """The output without the words it shares with its source (names and terms kept as they were, which would
+    make the identifier see the source's language in a good translation)."""
+    copied = set(words(pair.source))
+    return " ".join(w for w in re.findall(r"\w+", pair.output) if w.lower() not in copied)
 
-    asked = [p for p in pairs if len(p.output.strip()) >= MIN_LANGUAGE_CHARS
-             and not {"empty", "untranslated"} & set(p.flags)]
+
+def language_flags(pairs: list[Pair], target: str) -> None:
+    """wrong_language where the identifier is sure an output's own words are in another language (outputs too
+    short to tell, or already flagged empty or untranslated, are not asked)."""
+    from l2l.cli import UsageError, log
+    from l2l.languages import foreign_language
+
+    asked = [(p, own) for p in pairs if not {"empty", "untranslated"} & set(p.flags)
+             and len(own := own_words(p)) >= MIN_LANGUAGE_CHARS]
     if not asked:
         return
-    found, code = detected_languages([p.output for p in asked], target)
-    for p, lang in zip(asked, found):
-        if lang is not None and lang != code:
+    try:
+        found = foreign_language([own for _, own in asked], target)
+    except UsageError:  # a language lingua does not know: that one check cannot run; the others still do
+        log(f"note: the language identifier does not know {target}: wrong_language is not checked")
+        return
+    for (p, _), lang in zip(asked, found):
+        if lang is not None:
             p.flags.append("wrong_language")
 
 
@@ -214,7 +226,14 @@ class Report:
 
 def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str) -> tuple[dict, Report]:
     """Each row's (flags, score), per split, and the report; the length ratio is learned over all splits."""
-    labelled = {s: [row_pairs(row, fields) for row in rows] for s, rows in splits.items()}
+    from l2l.languages import same_language
+
+    def passed_through(row: dict) -> bool:  # already in the target language: kept as it was, not translated
+        lang = row.get("source_lang")
+        return isinstance(lang, str) and same_language(lang, target)
+
+    labelled = {s: [[] if passed_through(row) else row_pairs(row, fields) for row in rows]
+                for s, rows in splits.items()}
     every = [p for rows in labelled.values() for row in rows for _, p in row]
     model = check_pairs(every, target)
     report = Report(length_model={"median_ratio": round(math.exp(model.median), 3), "spread": round(model.spread, 3)})

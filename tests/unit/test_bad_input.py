@@ -20,7 +20,8 @@ SCRIPTS = {"translate": "translate", "extend": "extend_tokenizer", "combine": "c
            "threads": "threads.__main__", "finetune": "finetune", "dpo": "finetune_dpo", "orpo": "finetune_orpo",
            "merge": "merge_adapter",
            "infer": "run_inference", "bench": "benchmark", "eval": "evaluate_model", "synth": "generate_synthetic",
-           "negatives": "add_easy_negatives", "stats": "dataset_stats", "gguf": "export_gguf"}
+           "negatives": "add_easy_negatives", "stats": "dataset_stats", "gguf": "export_gguf",
+           "check": "check_translations"}
 
 
 @pytest.fixture(scope="module")
@@ -422,6 +423,14 @@ CASES = [
                                   "--target_lang", "nl", "--lm_eval_include_path", "{mine}"], "needs --lm_eval_tasks"),
     ("ev-native-none-here", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"),
                                      "--target_lang", "he", "--benchmarks", "native"], "the data of none of"),
+    ("ck-no-source", "check", ["{alpaca}", O("c"), "--target_lang", "nl"], "no <field>_source columns"),
+    ("ck-join-alone", "check", ["{alpaca}", O("c"), "--target_lang", "nl", "--join_on", "id"],
+     "--join_on needs --source_dataset"),
+    ("ck-bad-lang", "check", ["{alpaca}", O("c"), "--target_lang", "xx-nope-1"], "--target_lang"),
+    ("ck-field-missing", "check", ["{alpaca}", O("c"), "--target_lang", "nl", "--fields", "answer"],
+     "has no columns answer and answer_source"),
+    ("ck-join-missing", "check", ["{alpaca}", O("c"), "--target_lang", "nl", "--source_dataset", "{alpaca}",
+                                  "--join_on", "id"], "--join_on id: not a column of both datasets"),
     ("sy-all-short", "synth", ["{short_txt}", O("s"), "--model_name", "{chat}", "--min_words", "5"],
      "no paragraph of"),
 ]

