@@ -45,11 +45,18 @@ def _trigrams(tokens: list[str]) -> set[tuple[str, ...]]:
     return {tuple(tokens[i:i + 3]) for i in range(len(tokens) - 2)}
 
 
+def prose(text: str) -> str:
+    """The text without fenced code, inline code and URLs (kept verbatim by translation, the same on both sides)."""
+    text = re.sub(r"```.*?(```|$)", " ", text, flags=re.S)
+    return _URL.sub(" ", _INLINE.sub(" ", text))
+
+
 def untranslated(source: str, output: str) -> bool:
-    """The source copied, wholly (the same words) or mostly (half its word trigrams in the output)."""
-    s, o = words(source), words(output)
+    """The source's prose copied, wholly (the same words) or mostly (half its word trigrams in the output)."""
+    s = [w for w in words(prose(source)) if not w.isdigit()]  # numbers are the same in every language
+    o = [w for w in words(prose(output)) if not w.isdigit()]
     if sum(w.isalpha() for w in s) < 2:
-        return False  # a name, a number or code: the same in every language
+        return False  # a name or code: the same in every language
     if s == o:
         return True
     if len(s) < 6 or len(o) < 3:

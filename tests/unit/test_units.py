@@ -329,3 +329,34 @@ def test_answers_that_do_not_answer_are_named():
     long_real = ("Primeiro reúna os documentos da obra, depois preencha o pedido de renovação no portal, pague a "
                  "taxa indicada e aguarde a resposta dos serviços técnicos, que costuma chegar em duas semanas.")
     assert answer_fault(q, long_real) is None
+
+
+def test_translation_checks_name_each_fault():
+    from l2l.translate.quality import Pair, check_pairs, check_splits, record_result, text_flags
+
+    src = "Use `pip install l2l` and see https://example.org/docs for the 3 steps:\n- one\n- two\n- three"
+    good = "Use `pip install l2l` e veja https://example.org/docs para os 3 passos:\n- um\n- dois\n- três"
+    assert text_flags(src, good) == []
+    assert text_flags(src, good.replace("https://example.org/docs", "o site")) == ["structure"]
+    assert text_flags(src, good.replace("`pip install l2l`", "pip")) == ["structure"]
+    assert text_flags(src, good.replace("3", "três")) == ["structure"]
+    assert text_flags(src, good.replace("\n- dois", " dois")) == ["structure"]
+    assert text_flags("It costs 1,000.50 euros.", "Custa 1.000,50 euros.") == []  # numbers written the local way
+    assert text_flags("How are you today, my friend?", "How are you today, my friend?") == ["untranslated"]
+    assert text_flags("Paris", "Paris") == [] and text_flags("", "") == []  # a name; nothing to translate
+    assert text_flags("Say hello to everyone in the room.", "  ") == ["empty"]
+    assert record_result([Pair("a", "b", ["loop"]), Pair("a", "b", ["empty", "structure"])]) == (
+        ["empty", "loop", "structure"], 0.0)
+    base = "O edifício tem quatro andares e um jardim grande atrás da casa, perto do rio."
+    pairs = [Pair("The building has four floors and a large garden behind the house, near the river.",
+                  base) for _ in range(8)]
+    pairs.append(Pair(pairs[0].source, base[:20] + "."))
+    pairs.append(Pair(pairs[0].source, base + " " + base + " E mais uma coisa sobre a cidade inteira."))
+    check_pairs(pairs, "pt")
+    assert [p.flags for p in pairs[:8]] == [[]] * 8 and pairs[8].flags == ["length"] and pairs[9].flags == ["length"]
+    rows = [{"text": "Olá a todos, bom dia.", "text_source": "Olá a todos, bom dia.", "source_lang": "pt"},
+            {"text": "Hello everyone, good morning.", "text_source": "Hello everyone, good morning.",
+             "source_lang": "en"}]
+    results, report = check_splits({"train": rows}, ["text"], "pt-BR")
+    assert results["train"] == [([], 1.0), (["untranslated"], 0.1)]  # the first was already Portuguese
+    assert report.per_check["untranslated"] == 1 and report.flagged == 1
