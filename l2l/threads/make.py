@@ -42,6 +42,9 @@ class ThreadOptions:
     test_fraction: float = option(0.0, "Create a test split of this share when missing.", type=float,
                                   show_default=False)
     max_samples: int | None = option(None, "Use a seeded subset of this many training threads.", type=int)
+    skip_flagged: bool = option(False, "Leave out the records the translation checks flagged (their "
+                                "translation_flags column, from combine_checkpoints.py or check_translations.py); "
+                                "in an OASST tree a flagged message takes its replies with it.")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -72,10 +75,24 @@ def _english_share(n_main: int, fraction: float) -> int:
     return _round(fraction / (1 - fraction) * n_main) if fraction else 0
 
 
+def load_dataset(opts: ThreadOptions):
+    """The dataset, without the records the translation checks flagged when --skip_flagged asks."""
+    ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
+    if not opts.skip_flagged:
+        return ds
+    if any("translation_flags" not in d.column_names for d in ds.values()):
+        raise UsageError(f"--skip_flagged: {opts.dataset} has no translation_flags column (combine --keep_source "
+                         "checkpoints, or run check_translations.py on it)")
+    before = sum(len(d) for d in ds.values())
+    ds = ds.filter(lambda row: not row["translation_flags"])
+    log(f"--skip_flagged: {before - sum(len(d) for d in ds.values())} flagged records left out")
+    return ds
+
+
 def build_threads(opts: ThreadOptions) -> dict[str, list[dict]]:
     """Conversations (with system prompt and origin) per split, before rendering."""
     rng = random.Random(opts.seed)
-    ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
+    ds = load_dataset(opts)
     columns = next(iter(ds.values())).column_names
     english_ds = load_any(opts.source_dataset,
                           trust_remote_code=opts.trust_remote_code) if opts.source_dataset else None
@@ -187,7 +204,7 @@ def build_pairs(opts: ThreadOptions, count_tokens=None, max_prompt_length: int |
 
     if opts.english_fraction or opts.translation_task_fraction:
         raise UsageError("--english_fraction and --translation_task_fraction apply to threads, not preference pairs")
-    ds = load_any(opts.dataset, trust_remote_code=opts.trust_remote_code)
+    ds = load_dataset(opts)
     columns = next(iter(ds.values())).column_names
     result, dropped, shortest = {}, 0, None
     for split, data in ds.items():

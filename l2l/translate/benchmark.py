@@ -1,4 +1,5 @@
-"""Comparing translation models on a parallel sample: BLEU and chrF (sacrebleu, whole sentences), speed,
+"""Comparing translation models on a parallel sample: BLEU and chrF (sacrebleu, whole sentences), the share of
+outputs the translation checks flag (l2l/translate/quality.py: what would reach training), speed,
 load time and peak memory, with the same translator classes translate.py uses."""
 
 from __future__ import annotations
@@ -150,8 +151,25 @@ class Result:
     tokens_per_s: float | None = None
     load_s: float | None = None
     peak_memory_mb: float | None = None
+    flagged: float | None = None
+    flags: dict = field(default_factory=dict)
     error: str | None = None
     hypotheses: list[str] = field(default_factory=list, repr=False)
+
+
+def flagged_share(sources: list[str], hypotheses: list[str], references: list[str], target: str) -> tuple[float, dict]:
+    """The share of outputs the translation checks flag (what would reach training), and the count per check;
+    the length check calibrated on the human references of the same sources."""
+    from l2l.translate.quality import LengthModel, Pair, check_pairs
+
+    lengths = LengthModel.fit([Pair(s, r) for s, r in zip(sources, references)])
+    pairs = [Pair(s, h) for s, h in zip(sources, hypotheses)]
+    check_pairs(pairs, target, lengths)
+    counts: dict[str, int] = {}
+    for p in pairs:
+        for f in p.flags:
+            counts[f] = counts.get(f, 0) + 1
+    return sum(bool(p.flags) for p in pairs) / max(1, len(pairs)), counts
 
 
 def evaluate(spec: str, sources: list[str], references: list[str], source: str, target: str, options,
@@ -185,6 +203,7 @@ def evaluate(spec: str, sources: list[str], references: list[str], source: str, 
         result.hypotheses = hyps
         result.bleu = sacrebleu.corpus_bleu(hyps, [references]).score
         result.chrf = sacrebleu.corpus_chrf(hyps, [references]).score
+        result.flagged, result.flags = flagged_share(sources, hyps, references, target)
         result.sentences_per_s = len(sources) / elapsed
         result.tokens_per_s = n_tokens / elapsed
         result.peak_memory_mb = mem.mb
@@ -202,10 +221,12 @@ def _fmt(v, digits=1):
 
 def table(results: list[Result], source: str, target: str, n: int) -> str:
     lines = [f"Translation {source} -> {target}, {n} sentences", "",
-             "| model | backend | BLEU | chrF | sentences/s | tokens/s | load s | peak memory MB | error |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | backend | BLEU | chrF | flagged | sentences/s | tokens/s | load s | peak memory MB | error |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r.error is not None, -(r.chrf or 0))):
-        lines.append(f"| {r.model} | {r.backend} | {_fmt(r.bleu)} | {_fmt(r.chrf)} | {_fmt(r.sentences_per_s, 2)} | "
+        flagged = "" if r.flagged is None else f"{r.flagged:.0%}"
+        lines.append(f"| {r.model} | {r.backend} | {_fmt(r.bleu)} | {_fmt(r.chrf)} | {flagged} | "
+                     f"{_fmt(r.sentences_per_s, 2)} | "
                      f"{_fmt(r.tokens_per_s, 0)} | {_fmt(r.load_s, 1)} | {_fmt(r.peak_memory_mb, 0)} | "
                      f"{r.error or ''} |")
     return "\n".join(lines)

