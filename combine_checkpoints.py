@@ -5,8 +5,9 @@
     python combine_checkpoints.py ./output_nl me/oasst1_nl --push_to_hub  # Hub, only when asked
     python combine_checkpoints.py ./output_nl ./oasst1_nl --drop_flagged  # without what the checks flag
 
-Checkpoints written with --keep_source are checked (check_translations.py's checks): each record gets
-translation_flags and translation_score, and a summary is printed.
+Every record is checked (check_translations.py's checks, from what translate.py stored as it wrote the record, or
+from the source text with --keep_source): it gets translation_flags and translation_score, and a summary is
+printed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class CombineOptions:
     hub: HubOptions = nested(HubOptions)
     overwrite: bool = option(False, "Replace an existing output folder.")
     drop_flagged: bool = option(False, "Leave out the records the translation checks flag (empty, untranslated, "
-                                       "wrong language, length, loop, structure; needs --keep_source checkpoints).")
+                                       "wrong language, length, loop, structure).")
 
 
 def build_parser() -> Parser:
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"{lang}: {n}" for lang, n in langs.most_common()) + ")")
     if combined.duplicates:
         log(f"{combined.duplicates} records appeared in more than one checkpoint; each was kept once")
-    for line in report.summary_lines() if report else ["translation checks: none (the checkpoints hold no source "
-                                                        "text; translate with --keep_source to have them)"]:
+    for line in report.summary_lines() if report else ["translation checks: none (checkpoints written by an older "
+                                                        "version; check_translations.py checks any dataset)"]:
         log(line)
     if report and cfg.drop_flagged:
         log(f"--drop_flagged: {report.flagged} flagged records left out")

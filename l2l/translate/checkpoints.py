@@ -42,6 +42,7 @@ class Chunk:
     header: dict
     indices: list[int]
     records: list[dict]
+    checks: list | None = None  # per record, what the translation checks found as it was written (None: older)
 
 
 def scan(folder: Path) -> list[Path]:
@@ -101,8 +102,11 @@ def read_chunk(path: Path) -> Chunk:
     if (not isinstance(indices, list) or not isinstance(records, list) or len(indices) != len(records)
             or data.get("count") != len(records) or not all(isinstance(i, int) for i in indices)):
         raise CorruptCheckpoint(f"checkpoint {path} is corrupt: counts of indices and records disagree")
-    header = {k: v for k, v in data.items() if k not in ("indices", "records")}
-    return Chunk(path, header, indices, records)
+    checks = data.get("checks")
+    if checks is not None and (not isinstance(checks, list) or len(checks) != len(records)):
+        raise CorruptCheckpoint(f"checkpoint {path} is corrupt: counts of records and checks disagree")
+    header = {k: v for k, v in data.items() if k not in ("indices", "records", "checks")}
+    return Chunk(path, header, indices, records, checks)
 
 
 def read_all(folder: Path) -> list[Chunk]:
@@ -198,7 +202,8 @@ def covered(chunks: list[Chunk]) -> dict[str, set[int]]:
     return done
 
 
-def write_chunk(folder: Path, split: str, indices: list[int], records: list[dict], meta: dict[str, Any]) -> Path:
+def write_chunk(folder: Path, split: str, indices: list[int], records: list[dict], meta: dict[str, Any],
+                checks: list | None = None) -> Path:
     if not indices:
         raise ValueError("empty chunk")
     name = f"chunk-{split}-{min(indices):09d}-{max(indices):09d}.json"
@@ -208,7 +213,8 @@ def write_chunk(folder: Path, split: str, indices: list[int], records: list[dict
         path = folder / name
     payload = {"format": FORMAT, "version": 1, "tool_version": __version__, "split": split,
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "written_ns": time.time_ns(), **meta,
-               "count": len(records), "indices": indices, "records": records}
+               "count": len(records), "indices": indices, "records": records,
+               **({"checks": checks} if checks is not None else {})}
     atomic_write_json(path, payload)
     return path
 

@@ -17,6 +17,7 @@ class Combined:
     languages: dict[str, Counter] = field(default_factory=dict)
     translators: Counter = field(default_factory=Counter)
     manifest: dict = field(default_factory=dict)
+    checks: dict[str, list] = field(default_factory=dict)  # per split, the checks stored with each record
 
 
 def combine(folder: Path) -> Combined:
@@ -33,15 +34,16 @@ def combine(folder: Path) -> Combined:
     for chunk in chunks:  # in the order they were written: the first written copy of a record wins
         split = chunk.header["split"]
         seen = by_split.setdefault(split, {})
-        for i, record in zip(chunk.indices, chunk.records):
+        for n, (i, record) in enumerate(zip(chunk.indices, chunk.records)):
             if i in seen:
                 result.duplicates += 1
                 continue
-            seen[i] = record
+            seen[i] = (record, chunk.checks[n] if chunk.checks is not None else False)
             result.translators[chunk.header.get("translator", "?")] += 1
     for split, records in by_split.items():
-        ordered = [records[i] for i in sorted(records)]
+        ordered = [records[i][0] for i in sorted(records)]
         result.splits[split] = ordered
+        result.checks[split] = [records[i][1] for i in sorted(records)]  # False: written before checks were
         langs = Counter(str(r.get(lang_field)) for r in ordered) if lang_field else Counter(
             {manifest.get("target_language", "?"): len(ordered)})
         result.languages[split] = langs
@@ -74,18 +76,23 @@ def mixed_column(combined: Combined) -> str | None:
 
 
 def check(combined: Combined, drop_flagged: bool):
-    """The translation checks on combined records that kept their source (--keep_source): translation_flags and
-    translation_score added to each record (flagged records left out with drop_flagged); the report, or None when
-    the checkpoints hold no source text to check against."""
+    """The translation checks on the combined records, from their source text (--keep_source) or from what
+    translate.py stored as it wrote them: translation_flags and translation_score added to each record (flagged
+    records left out with drop_flagged); the report, or None for older checkpoints without either."""
     from l2l.translate.quality import check_splits
 
     m = combined.manifest
-    if not m.get("keep_source"):
+    fields, target = list(m.get("text_fields") or []), m["target_language"]
+    if m.get("keep_source"):  # the source text is there: every check, from it
+        results, report = check_splits(combined.splits, fields, target)
+    elif all(c is not False for checks in combined.checks.values() for c in checks):
+        results, report = check_splits(combined.splits, fields, target, stored=combined.checks)
+    else:
         if drop_flagged:
-            raise UsageError("--drop_flagged needs the source text: these checkpoints were written without "
-                             "--keep_source (check them afterwards with check_translations.py --source_dataset)")
+            raise UsageError("--drop_flagged: these checkpoints were written before translate.py checked its "
+                             "output, without --keep_source (check them with check_translations.py "
+                             "--source_dataset)")
         return None
-    results, report = check_splits(combined.splits, list(m.get("text_fields") or []), m["target_language"])
     for split, rows in combined.splits.items():
         for row, (flags, score) in zip(rows, results[split]):
             row["translation_flags"], row["translation_score"] = flags, score

@@ -335,7 +335,9 @@ class TranslationJob:
 
     def _write(self, p: Plan, split: str, window: list[int], rows: list[dict], results: dict, passthrough: set[int],
                skipped: set[int]) -> None:
-        indices, records = [], []
+        from l2l.translate.quality import written_checks
+
+        indices, records, checks = [], [], []
         for r, row in enumerate(rows):
             lang = self._language(p, row)
             if r in skipped:
@@ -348,6 +350,7 @@ class TranslationJob:
                 record["source_lang"] = lang
             indices.append(window[r])
             records.append(record)
+            checks.append(None if r in passthrough else written_checks(row, record, p.fields))
             self.stats.records += 1
             self.stats.passthrough += r in passthrough
         if indices:
@@ -357,6 +360,7 @@ class TranslationJob:
                 indices,
                 records,
                 {**self.translator.describe(), **chunk_identity(p.identity, split), "target_code": p.sources.target},
+                checks,
             )
             self.stats.chunks += 1
 

@@ -34,10 +34,15 @@ class Pair:
     source: str
     output: str
     flags: list[str] = field(default_factory=list)
+    source_chars: int | None = None  # for a pair rebuilt from a checkpoint's stored checks: no source text
+
+    @property
+    def source_length(self) -> int:
+        return self.source_chars if self.source_chars is not None else len(self.source.strip())
 
     @property
     def log_ratio(self) -> float | None:
-        s, o = len(self.source.strip()), len(self.output.strip())
+        s, o = self.source_length, len(self.output.strip())
         return math.log(o / s) if s >= MIN_LENGTH_CHARS and o else None
 
 
@@ -151,13 +156,15 @@ class LengthModel:
         r = pair.log_ratio
         if r is None:
             return False
-        short = len(pair.source.strip()) < 120  # short texts vary more
+        short = pair.source_length < 120  # short texts vary more
         return abs(r - self.median) > max(0.45 if short else 0.35, 4 * self.spread)
 
 
-def check_pairs(pairs: list[Pair], target: str, lengths: LengthModel | None = None) -> LengthModel:
-    """Every check on every pair (flags filled in place); the length model used, fitted here unless given."""
-    for p in pairs:
+def check_pairs(pairs: list[Pair], target: str, lengths: LengthModel | None = None,
+                text_done: bool = False) -> LengthModel:
+    """Every check on every pair (flags filled in place; with text_done, the per-text ones are there already);
+    the length model used, fitted here unless given."""
+    for p in pairs if not text_done else []:
         p.flags = text_flags(p.source, p.output)
     language_flags(pairs, target)
     lengths = lengths or LengthModel.fit(pairs)
@@ -231,18 +238,23 @@ class Report:
             for c, ex in self.examples.items() if ex]
 
 
-def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str) -> tuple[dict, Report]:
-    """Each row's (flags, score), per split, and the report; the length ratio is learned over all splits."""
+def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str,
+                 stored: dict[str, list] | None = None) -> tuple[dict, Report]:
+    """Each row's (flags, score), per split, and the report; the length ratio is learned over all splits.
+    With `stored` (per split, the checks translate.py wrote beside each row), the rows need no source text."""
     from l2l.languages import same_language
 
     def passed_through(row: dict) -> bool:  # already in the target language: kept as it was, not translated
         lang = row.get("source_lang")
         return isinstance(lang, str) and same_language(lang, target)
 
-    labelled = {s: [[] if passed_through(row) else row_pairs(row, fields) for row in rows]
-                for s, rows in splits.items()}
+    if stored is not None:
+        labelled = {s: [stored_pairs(row, c) for row, c in zip(rows, stored[s])] for s, rows in splits.items()}
+    else:
+        labelled = {s: [[] if passed_through(row) else row_pairs(row, fields) for row in rows]
+                    for s, rows in splits.items()}
     every = [p for rows in labelled.values() for row in rows for _, p in row]
-    model = check_pairs(every, target)
+    model = check_pairs(every, target, text_done=stored is not None)
     report = Report(length_model={"median_ratio": round(math.exp(model.median), 3), "spread": round(model.spread, 3)})
     results = {}
     for split, rows in labelled.items():
@@ -252,3 +264,38 @@ def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str) 
             results[split].append((flags, score))
             report.add(flags, row, split, i)
     return results, report
+
+
+def written_checks(source_row: dict, record: dict, fields: list[str]) -> dict:
+    """What translate.py stores beside a record as it writes it: per translated text, where it is, the length
+    of its source and the per-text checks that fired (the length and language checks need the whole dataset or
+    a language model, and run when the checkpoints are combined)."""
+    merged = {**record, **{f"{f}_source": source_row.get(f) for f in fields}}
+    return {"pairs": [[where, len(p.source.strip()), text_flags(p.source, p.output)]
+                      for where, p in row_pairs(merged, fields)]}
+
+
+def _text_at(record: dict, where: str) -> str | None:
+    from l2l.shapes import turn_text_key
+
+    name, _, turn = where.partition("[")
+    value = record.get(name)
+    if not turn:
+        return value if isinstance(value, str) else None
+    try:
+        t = value[int(turn.rstrip("]"))]
+    except (TypeError, ValueError, IndexError):
+        return None
+    text = t.get(turn_text_key(t)) if isinstance(t, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def stored_pairs(record: dict, checks: dict | None) -> list[tuple[str, Pair]]:
+    """The (where, pair) of a combined record rebuilt from the checks stored as it was written (no source text:
+    its length, and the per-text flags)."""
+    out = []
+    for where, source_chars, flags in (checks or {}).get("pairs", []):
+        text = _text_at(record, where)
+        if text is not None:
+            out.append((where, Pair("", text, list(flags), source_chars=source_chars)))
+    return out
