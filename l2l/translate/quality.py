@@ -17,7 +17,7 @@ from l2l.answers import loops, words
 CHECKS = ("empty", "untranslated", "wrong_language", "length", "loop", "structure")
 SEVERITY = {"empty": 0.0, "untranslated": 0.1, "wrong_language": 0.2, "loop": 0.2, "length": 0.4,
             "structure": 0.6}
-MIN_LANGUAGE_CHARS = 24  # shorter outputs are too short to tell their language reliably
+MIN_LANGUAGE_CHARS = 60  # shorter outputs are too short to tell their language reliably
 MIN_LENGTH_CHARS = 30  # shorter sources vary too much in length to judge
 
 _FENCE = re.compile(r"```")
