@@ -74,11 +74,22 @@ def joined(cfg, splits: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], l
             raise UsageError(f"split {split}: {len(rows)} translated rows but {len(theirs)} source rows; match "
                              "them with --join_on ID_COLUMN")
         out[split] = [r for r in rows]
-        shared = [c for c in source[split].column_names if c in (rows[0] if rows else {}) and c != cfg.join_on]
-        fields = requested_fields(cfg) or shared
+        fields = requested_fields(cfg) or source_fields(source[split].column_names, rows, cfg.join_on)
         for row, src in zip(out[split], theirs):
             row.update({f"{f}_source": src.get(f) for f in fields})
-    return out, requested_fields(cfg) or shared
+            if isinstance(src.get("lang"), str):  # records already in the target language were kept, not translated
+                row["source_lang"] = src["lang"]
+    return out, fields
+
+
+def source_fields(columns: list[str], rows: list[dict], join_on: str | None) -> list[str]:
+    """The translated fields: the text fields of the source's format (alpaca, OASST, conversations...) that
+    both datasets hold, else every column both hold."""
+    from l2l.shapes import detect_format
+
+    found = detect_format(columns)
+    both = [c for c in columns if rows and c in rows[0] and c != join_on]
+    return [f for f in found[1] if f in both] if found else both
 
 
 def requested_fields(cfg) -> list[str]:

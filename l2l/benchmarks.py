@@ -189,8 +189,9 @@ def plan(named: str | None, selection: str | None, target: str, include_path: st
 
 
 def run(p: LmEvalPlan, chat) -> dict:
-    """Scores of the loaded model (ChatModel) on the planned tasks: {'lm_eval:TASK:METRIC': value}, standard
-    errors under 'lm_eval_stderr'."""
+    """Scores of the loaded model (ChatModel) on the planned tasks: {'lm_eval:TASK:METRIC': value} (a filter
+    other than none after a slash: exact_match/flexible-extract), standard errors under 'lm_eval_stderr' and the
+    subtasks of a group under 'lm_eval_subtasks' (in the JSON; the table and chart show the tasks asked for)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
@@ -204,13 +205,16 @@ def run(p: LmEvalPlan, chat) -> dict:
                               bootstrap_iters=0)
     except Exception as e:
         raise UsageError(f"lm-evaluation-harness could not run {', '.join(p.tasks)}: {first_line(e)}") from e
-    scores, errors = {}, {}
+    scores, errors, subtasks = {}, {}, {}
+    asked = set(p.tasks) & set(out["results"]) or set(out["results"])  # YAML paths: every task it ran
     for task, res in out["results"].items():
         for key, value in res.items():
-            metric = key.split(",")[0]
+            metric, _, kept = key.partition(",")
+            name = f"lm_eval:{task}:{metric}" + (f"/{kept}" if kept and kept != "none" else "")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                (errors if metric.endswith("_stderr") else scores)[f"lm_eval:{task}:{metric}"] = float(value)
-    return {**scores, "lm_eval_stderr": errors}
+                where = errors if metric.endswith("_stderr") else scores if task in asked else subtasks
+                where[name] = float(value)
+    return {**scores, "lm_eval_stderr": errors, "lm_eval_subtasks": subtasks}  # the table shows the asked tasks
 
 
 def write_choice_task(folder: Path, name: str, items: list[dict], target: str) -> Path:

@@ -19,42 +19,34 @@ TRAINING_FILE = "l2l_training_chat_template.jinja"  # the marked template, saved
 _MARKER = r"\{%(-?)\s*(?:end)?generation\s*(-?)%\}"
 
 
-def has_markers(template: str | None) -> bool:
+def has_markers(template) -> bool:
     import re
 
-    return bool(template) and re.search(_MARKER, template) is not None
+    return isinstance(template, str) and re.search(_MARKER, template) is not None
 
 
-def for_inference(template: str | None) -> str | None:
+def for_inference(template):
     """The template without {% generation %} markers: the same text rendered, in plain Jinja any runtime reads.
-    A marker goes without a trace, except where it stood between whitespace and a neighbour's whitespace control
-    (or carried its own): there a comment takes its place and trims the same."""
+    Each marker becomes an empty comment, which Jinja trims exactly as it trimmed the tag (whitespace control,
+    trim_blocks, lstrip_blocks). A template that is not one text (named templates) is left as it is."""
     import re
 
-    if not template:
+    if not isinstance(template, str):
         return template
-    out, last = [], 0
-    for m in re.finditer(_MARKER, template):
-        before, after = template[:m.start()], template[m.end():]
-        dashed = m.group(1) or m.group(2)
-        shields = (re.search(r"-[%}#]\}\s*$", before) and after[:1].isspace()) or (
-            re.match(r"\s*\{[%{#]-", after) and before[-1:].isspace())
-        out += [template[last:m.start()], "{#" + m.group(1) + " " + m.group(2) + "#}" if dashed or shields else ""]
-        last = m.end()
-    return "".join(out) + template[last:]
+    return re.sub(_MARKER, lambda m: "{#" + m.group(1) + " " + m.group(2) + "#}", template)
 
 
-def save_with(tokenizer, folder, template: str | None = None) -> None:
+def save_with(tokenizer, folder, template=None) -> None:
     """Save `tokenizer` in `folder` with an inference template (markers out), and the marked copy beside it
     when there is one, for training and scoring from that folder later."""
     template = template if template is not None else getattr(tokenizer, "chat_template", None)
     marked = template if has_markers(template) else None
-    if template:
+    if marked:
         tokenizer.chat_template = for_inference(template)
     try:
         tokenizer.save_pretrained(folder)
     finally:
-        if template:
+        if marked:
             tokenizer.chat_template = template
     if marked:
         (Path(folder) / TRAINING_FILE).write_text(marked, encoding="utf-8")
@@ -94,7 +86,7 @@ def load(name_or_file: str, tokenizer=None) -> str:
 
 def shipped_name(template: str | None) -> str | None:
     """Which shipped template `template` is (marked or not), if any."""
-    if not template:
+    if not isinstance(template, str) or not template:
         return None
     plain = for_inference(template).strip()
     return next((n for n in SHIPPED if for_inference(load(n)).strip() == plain), None)

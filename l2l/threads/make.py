@@ -81,8 +81,8 @@ def load_dataset(opts: ThreadOptions):
     if not opts.skip_flagged:
         return ds
     if any("translation_flags" not in d.column_names for d in ds.values()):
-        raise UsageError(f"--skip_flagged: {opts.dataset} has no translation_flags column (combine --keep_source "
-                         "checkpoints, or run check_translations.py on it)")
+        raise UsageError(f"--skip_flagged: {opts.dataset} has no translation_flags column (combine_checkpoints.py "
+                         "writes it; for other datasets run check_translations.py first)")
     before = sum(len(d) for d in ds.values())
     ds = ds.filter(lambda row: not row["translation_flags"])
     log(f"--skip_flagged: {before - sum(len(d) for d in ds.values())} flagged records left out")

@@ -54,10 +54,14 @@ def to_dataset_dict(combined: Combined):
     import datasets
 
     try:
-        return datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split,
-                                     rows in combined.splits.items()})
+        dsd = datasets.DatasetDict({split: datasets.Dataset.from_list(rows) for split,
+                                    rows in combined.splits.items()})
     except (TypeError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(f"the checkpoint records do not form one table: {mixed_column(combined) or e}") from e
+    for split, data in dsd.items():  # no record flagged: still a column of string lists
+        if "translation_flags" in data.column_names:
+            dsd[split] = data.cast_column("translation_flags", datasets.List(datasets.Value("string")))
+    return dsd
 
 
 def mixed_column(combined: Combined) -> str | None:

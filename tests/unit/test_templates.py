@@ -65,6 +65,21 @@ def test_markers_with_whitespace_control_trim_the_same(tokenizer):
     assert not templates.has_markers(plain)
     for chat in CHATS.values():
         assert render(tokenizer, plain, chat, False) == render(tokenizer, marked, chat, False)
+    # a marker followed by a newline, and one indented on its own line (trim_blocks, lstrip_blocks)
+    for marked in ("{% for m in messages %}{{ m['role'] }}:\n{% if m['role'] == 'assistant' %}\n{% generation %}\n"
+                   "{{ m['content'] }}{% endgeneration %}\n{% else %}{{ m['content'] }}{% endif %}|{% endfor %}",
+                   "{% for m in messages %}{{ m['role'] }}\n    {% generation %}{{ m['content'] }}\n"
+                   "    {% endgeneration %}\n{% endfor %}"):
+        plain = templates.for_inference(marked)
+        for chat in CHATS.values():
+            assert render(tokenizer, plain, chat, False) == render(tokenizer, marked, chat, False)
+
+
+def test_named_templates_are_saved_as_they_are(tmp_path, tokenizer):
+    """A tokenizer with several named templates (a dict): saved untouched, nothing written beside it."""
+    named = {"default": templates.load("chatml"), "tool_use": "{{ messages }}"}
+    assert templates.for_inference(named) is named and not templates.has_markers(named)
+    assert templates.shipped_name(named) is None and templates.ollama_template(named) is None
 
 
 def test_a_template_without_markers_is_saved_alone(tmp_path, tokenizer):

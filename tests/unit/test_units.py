@@ -345,6 +345,20 @@ def test_translation_checks_name_each_fault():
     assert text_flags("How are you today, my friend?", "How are you today, my friend?") == ["untranslated"]
     assert text_flags("Paris", "Paris") == [] and text_flags("", "") == []  # a name; nothing to translate
     assert text_flags("Say hello to everyone in the room.", "  ") == ["empty"]
+    # numbers grouped the local way, in another script, a URL at the end of a sentence: all kept
+    assert text_flags("It costs 1,000.50 euros at 10:30.", "Il coûte 1 000,50 euros à 10.30.") == []
+    assert text_flags("I have 25 apples.", "لدي ٢٥ تفاحة.") == []
+    assert text_flags("See https://example.com.", "Zie https://example.com voor meer.") == []
+    assert text_flags("brick 1,200-2,200 SEK", "tijolo 1,200 SEK") == ["structure"]  # a real MT fault
+    for same in ("Barack Obama", "The Great Gatsby", "SELECT name FROM users WHERE id = 3;",
+                 "def add(a, b): return a + b"):
+        assert text_flags(same, same) == [], same  # names, titles and code are the same in every language
+    turns = [{"role": "user", "content": "Hi there, how are you?"}, {"role": "assistant", "content": "Fine."}]
+    lost = check_splits({"train": [{"messages": turns[:1], "messages_source": turns}]}, ["messages"], "en")[0]
+    assert lost["train"] == [(["structure"], 0.6)]  # a turn lost in translation
+    few = [Pair("The building has four floors and a large garden.", "建筑有四层楼和一个大花园。") for _ in range(2)]
+    check_pairs(few, "zh")
+    assert [p.flags for p in few] == [[], []]  # too few texts to learn the en->zh length ratio: not judged
     assert record_result([Pair("a", "b", ["loop"]), Pair("a", "b", ["empty", "structure"])]) == (
         ["empty", "loop", "structure"], 0.0)
     base = "O edifício tem quatro andares e um jardim grande atrás da casa, perto do rio."
