@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{split}: {len(combined.splits[split])} records ("
             + ", ".join(f"{lang}: {n}" for lang, n in langs.most_common()) + ")")
     if combined.duplicates:
-        log(f"{combined.duplicates} records appeared in more than one checkpoint; each was kept once")
+        log(f"{combined.duplicates} records appeared in more than one checkpoint; each was kept once"
+            + (" (the better-scoring copy; a later one for " + ", ".join(
+                f"{n} by {who}" for who, n in combined.replaced.most_common()) + ")" if combined.replaced else ""))
     for line in report.summary_lines() if report else ["translation checks: none (checkpoints written by an older "
                                                         "version; check_translations.py checks any dataset)"]:
         log(line)

@@ -18,6 +18,11 @@ class Combined:
     translators: Counter = field(default_factory=Counter)
     manifest: dict = field(default_factory=dict)
     checks: dict[str, list] = field(default_factory=dict)  # per split, the checks stored with each record
+    # per split, the later copies of records: (position in the split, record, its checks), e.g. a translation
+    # again with --retranslate_flagged; check() keeps the better-scoring copy
+    later: dict[str, list] = field(default_factory=dict)
+    replaced: Counter = field(default_factory=Counter)  # translator -> records whose later copy was kept
+    indices: dict[str, list[int]] = field(default_factory=dict)  # per split, each record's index in the dataset
 
 
 def combine(folder: Path) -> Combined:
@@ -31,21 +36,26 @@ def combine(folder: Path) -> Combined:
     lang_field = manifest.get("lang_field")
     by_split: dict[str, dict[int, dict]] = {}
     result = Combined(splits={}, manifest=manifest)
-    for chunk in chunks:  # in the order they were written: the first written copy of a record wins
+    later: dict[str, list] = {}
+    for chunk in chunks:  # in the order they were written: the first written copy of a record stands first
         split = chunk.header["split"]
         seen = by_split.setdefault(split, {})
         for n, (i, record) in enumerate(zip(chunk.indices, chunk.records)):
+            copy = (record, chunk.checks[n] if chunk.checks is not None else False, chunk.header.get("translator"))
             if i in seen:
                 result.duplicates += 1
+                later.setdefault(split, []).append((i, *copy))
                 continue
-            seen[i] = (record, chunk.checks[n] if chunk.checks is not None else False)
+            seen[i] = copy
             result.translators[chunk.header.get("translator", "?")] += 1
     for split, records in by_split.items():
-        ordered = [records[i][0] for i in sorted(records)]
-        result.splits[split] = ordered
-        result.checks[split] = [records[i][1] for i in sorted(records)]  # False: written before checks were
-        langs = Counter(str(r.get(lang_field)) for r in ordered) if lang_field else Counter(
-            {manifest.get("target_language", "?"): len(ordered)})
+        order = sorted(records)
+        position = {i: n for n, i in enumerate(order)}
+        result.splits[split], result.indices[split] = [records[i][0] for i in order], order
+        result.checks[split] = [records[i][1] for i in order]  # False: written before checks were
+        result.later[split] = [(position[i], rec, chk, who) for i, rec, chk, who in later.get(split, [])]
+        langs = Counter(str(r.get(lang_field)) for r in result.splits[split]) if lang_field else Counter(
+            {manifest.get("target_language", "?"): len(result.splits[split])})
         result.languages[split] = langs
     return result
 
@@ -82,24 +92,62 @@ def mixed_column(combined: Combined) -> str | None:
 def check(combined: Combined, drop_flagged: bool):
     """The translation checks on the combined records, from their source text (--keep_source) or from what
     translate.py stored as it wrote them: translation_flags and translation_score added to each record (flagged
-    records left out with drop_flagged); the report, or None for older checkpoints without either."""
-    from l2l.translate.quality import check_splits
-
-    m = combined.manifest
-    fields, target = list(m.get("text_fields") or []), m["target_language"]
-    if m.get("keep_source"):  # the source text is there: every check, from it
-        results, report = check_splits(combined.splits, fields, target)
-    elif all(c is not False for checks in combined.checks.values() for c in checks):
-        results, report = check_splits(combined.splits, fields, target, stored=combined.checks)
-    else:
+    records left out with drop_flagged); where a record was translated more than once, the better-scoring copy
+    kept (the first written on a tie); the report, or None for older checkpoints without either."""
+    if not checkable(combined):
         if drop_flagged:
             raise UsageError("--drop_flagged: these checkpoints were written before translate.py checked its "
                              "output, without --keep_source (check them with check_translations.py "
                              "--source_dataset)")
         return None
+    if any(combined.later.values()):
+        keep_better_copies(combined)
+    results, report = _checked(combined.splits, combined.checks, combined.manifest)
     for split, rows in combined.splits.items():
         for row, (flags, score) in zip(rows, results[split]):
             row["translation_flags"], row["translation_score"] = flags, score
         if drop_flagged:
             combined.splits[split] = [r for r in rows if not r["translation_flags"]]
     return report
+
+
+def checkable(combined: Combined) -> bool:
+    stored = [c for checks in combined.checks.values() for c in checks]
+    stored += [c for copies in combined.later.values() for _, _, c, _ in copies]
+    return bool(combined.manifest.get("keep_source")) or all(c is not False for c in stored)
+
+
+def _checked(splits: dict, stored: dict, manifest: dict):
+    from l2l.translate.quality import check_splits
+
+    fields, target = list(manifest.get("text_fields") or []), manifest["target_language"]
+    if manifest.get("keep_source"):  # the source text is there: every check, from it
+        return check_splits(splits, fields, target)
+    return check_splits(splits, fields, target, stored=stored)
+
+
+def keep_better_copies(combined: Combined) -> None:
+    """Each record translated more than once: the copy the checks score higher (the first written on a tie)."""
+    splits, stored = dict(combined.splits), dict(combined.checks)
+    for split, copies in combined.later.items():
+        splits[f"{split}\0later"] = [rec for _, rec, _, _ in copies]
+        stored[f"{split}\0later"] = [chk for _, _, chk, _ in copies]
+    results, _ = _checked(splits, stored, combined.manifest)
+    best = {split: [score for _, score in results[split]] for split in combined.splits}
+    for split, copies in combined.later.items():
+        for (pos, rec, chk, who), (_, score) in zip(copies, results[f"{split}\0later"]):
+            if score > best[split][pos]:
+                best[split][pos] = score
+                combined.splits[split][pos], combined.checks[split][pos] = rec, chk
+                combined.replaced[who or "?"] += 1
+
+
+def flagged_indices(folder: Path) -> dict[str, list[int]]:
+    """Per split, the dataset indices of the records whose best translation so far the checks flag."""
+    combined = combine(folder)
+    if not checkable(combined):
+        raise UsageError(f"--retranslate_flagged: the checkpoints in {folder} hold no translation checks (written "
+                         "by an older version, without --keep_source)")
+    check(combined, drop_flagged=False)
+    return {split: [i for i, row in zip(combined.indices[split], rows) if row["translation_flags"]]
+            for split, rows in combined.splits.items()}

