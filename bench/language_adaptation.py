@@ -145,6 +145,7 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
              "--retention_dataset", str(held["en"]), "--text_file", str(text["pt"]), "--retention_text_file",
              str(text["en"]), "--lm_eval_include_path", str(text["tasks"]), "--lm_eval_tasks", "leitura_marcos_pt",
+             "--lm_eval_batch_size", "8",
              "--output_dir", str(folder), "--overwrite")
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
     return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
@@ -216,17 +217,23 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
 
 
 def chart(out: Path, metrics: dict, runs: dict) -> None:
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(NAMES), figsize=(3.3 * len(NAMES), 3.6))
-    for ax, (key, name) in zip(axes, NAMES.items()):
+    cols = 4
+    rows = -(-len(NAMES) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows))
+    for ax in list(axes.flat)[len(NAMES):]:
+        ax.axis("off")
+    for ax, (key, name) in zip(axes.flat, NAMES.items()):
         labels = ["base"] + [f"tuned\n{k.split('=')[1]} EN" for k in runs]
         values = [metrics["base"][key]] + [r["metrics"]["tuned"][key] for r in runs.values()]
         ax.bar(labels, values, color=["#999999"] + ["#3366cc", "#99bbee"][:len(runs)])
-        ax.set_title(name, fontsize=8)
+        ax.set_title("\n".join(textwrap.wrap(name, 38)), fontsize=8)
     fig.suptitle("SmolLM2-135M-Instruct taught Brazilian Portuguese by l2l (lower perplexity is better)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "chart.png", dpi=100)
