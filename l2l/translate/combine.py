@@ -107,7 +107,10 @@ def check(combined: Combined, drop_flagged: bool):
         for row, (flags, score) in zip(rows, results[split]):
             row["translation_flags"], row["translation_score"] = flags, score
         if drop_flagged:
-            combined.splits[split] = [r for r in rows if not r["translation_flags"]]
+            combined.splits[split] = kept = [r for r in rows if not r["translation_flags"]]
+            lang_field = combined.manifest.get("lang_field")
+            combined.languages[split] = Counter(str(r.get(lang_field)) for r in kept) if lang_field else Counter(
+                {combined.manifest.get("target_language", "?"): len(kept)})
     return report
 
 
