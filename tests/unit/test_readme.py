@@ -22,6 +22,7 @@ PAGES = {p.name: p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").g
 def parsers():
     import add_easy_negatives
     import benchmark
+    import check_translations
     import combine_checkpoints
     import dataset_stats
     import evaluate_model
@@ -46,7 +47,7 @@ def parsers():
             "add_easy_negatives.py": add_easy_negatives.build_parser,
             "dataset_stats.py": dataset_stats.build_parser, "evaluate_model.py": evaluate_model.build_parser,
             "export_gguf.py": export_gguf.build_parser, "extend_tokenizer.py": extend_tokenizer.build_parser,
-            "pretrain.py": pretrain.build_parser}
+            "pretrain.py": pretrain.build_parser, "check_translations.py": check_translations.build_parser}
 
 
 def shell_blocks(text: str = README) -> list[str]:
