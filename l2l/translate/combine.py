@@ -33,7 +33,19 @@ def combine(folder: Path) -> Combined:
     manifest, chunks = checkpoints.load(folder)  # each chunk checked: another translation's is refused
     if not chunks:
         raise UsageError(f"checkpoint folder {folder} holds no checkpoint files")
+    return combine_chunks(manifest, chunks)
+
+
+def languages(rows: list[dict], manifest: dict) -> Counter:
+    """Records per language: the language column's values, or the target language for all of them."""
     lang_field = manifest.get("lang_field")
+    return Counter(str(r.get(lang_field)) for r in rows) if lang_field else Counter(
+        {manifest.get("target_language", "?"): len(rows)})
+
+
+def combine_chunks(manifest: dict, chunks: list) -> Combined:
+    """Chunks already read (in the order they were written), each record once and in dataset order per split;
+    the later copies kept aside for check()."""
     by_split: dict[str, dict[int, dict]] = {}
     result = Combined(splits={}, manifest=manifest)
     later: dict[str, list] = {}
@@ -54,9 +66,7 @@ def combine(folder: Path) -> Combined:
         result.splits[split], result.indices[split] = [records[i][0] for i in order], order
         result.checks[split] = [records[i][1] for i in order]  # False: written before checks were
         result.later[split] = [(position[i], rec, chk, who) for i, rec, chk, who in later.get(split, [])]
-        langs = Counter(str(r.get(lang_field)) for r in result.splits[split]) if lang_field else Counter(
-            {manifest.get("target_language", "?"): len(result.splits[split])})
-        result.languages[split] = langs
+        result.languages[split] = languages(result.splits[split], manifest)
     return result
 
 
@@ -108,9 +118,7 @@ def check(combined: Combined, drop_flagged: bool):
             row["translation_flags"], row["translation_score"] = flags, score
         if drop_flagged:
             combined.splits[split] = kept = [r for r in rows if not r["translation_flags"]]
-            lang_field = combined.manifest.get("lang_field")
-            combined.languages[split] = Counter(str(r.get(lang_field)) for r in kept) if lang_field else Counter(
-                {combined.manifest.get("target_language", "?"): len(kept)})
+            combined.languages[split] = languages(kept, combined.manifest)
     return report
 
 
@@ -145,9 +153,10 @@ def keep_better_copies(combined: Combined) -> None:
                 combined.replaced[who or "?"] += 1
 
 
-def flagged_indices(folder: Path) -> dict[str, list[int]]:
-    """Per split, the dataset indices of the records whose best translation so far the checks flag."""
-    combined = combine(folder)
+def flagged_indices(folder: Path, manifest: dict, chunks: list) -> dict[str, list[int]]:
+    """Per split, the dataset indices of the records whose best translation so far the checks flag (the chunks
+    of `folder`, read already)."""
+    combined = combine_chunks(manifest, chunks)
     if not checkable(combined):
         raise UsageError(f"--retranslate_flagged: the checkpoints in {folder} hold no translation checks (written "
                          "by an older version, without --keep_source)")

@@ -113,12 +113,13 @@ def text_flags(source: str, output: str) -> list[str]:
     """The checks that need no other record: empty, untranslated, loop, structure (language comes in a batch)."""
     if not source.strip() or not re.search(r"\w", source):
         return []
-    if len(words(output)) == 0:
+    said = words(output)
+    if not said:
         return ["empty"]
     flags = []
     if untranslated(source, output):
         flags.append("untranslated")
-    if loops(words(output)) and not loops(words(source)):
+    if loops(said) and not loops(words(source)):
         flags.append("loop")
     if structure_lost(source, output):
         flags.append("structure")
@@ -318,7 +319,7 @@ def stored_pairs(record: dict, checks: dict | None) -> list[tuple[str, Pair]]:
     its length, and the per-text flags)."""
     out = []
     for where, source_chars, flags, *copied in (checks or {}).get("pairs", []):
-        text = _text_at(record, where) if "[" in where or where in record else None
+        text = _text_at(record, where)
         if text is None and flags:  # a lost turn: nothing to look at, the flag stands
             text = ""
         if text is not None:
