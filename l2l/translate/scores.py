@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -151,11 +152,19 @@ class QualityEstimate:
                                    "--gpus", str(self.gpus), "--batch_size", str(self.batch_size),
                                    "--to_json", str(out), "--quiet"], capture_output=True, text=True)
             if done.returncode or not out.is_file():
-                lines = [ln for ln in (done.stderr or done.stdout).strip().splitlines() if ln.strip()]
                 raise UsageError(f"--qe_model {self.checkpoint.parents[1]} did not load or run in "
-                                 f"{self.command}: {lines[-1] if lines else f'exit {done.returncode}'}")
+                                 f"{self.command}: {_cause(done)}")
             rows = next(iter(json.loads(out.read_text(encoding="utf-8")).values()))
         return [float(r["COMET"]) for r in rows]
+
+
+def _cause(done: subprocess.CompletedProcess) -> str:
+    """The exception a failed command ended with (its last `SomethingError: ...` line, cut short), else its
+    last line of output."""
+    lines = [ln.strip() for ln in (done.stderr + "\n" + done.stdout).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
+    cause = (errors or lines or [f"exit {done.returncode}"])[-1]
+    return cause if len(cause) <= 200 else cause[:197] + "..."
 
 
 def apply(scorers: list, items: list[tuple[str, Pair]]) -> dict[str, list[float | None]]:
