@@ -113,8 +113,12 @@ def check(combined: Combined, drop_flagged: bool):
     if any(combined.later.values()):
         keep_better_copies(combined)
     results, report = _checked(combined.splits, combined.checks, combined.manifest)
+    source_kept = bool(combined.manifest.get("keep_source"))
     for split, rows in combined.splits.items():
-        for row, (flags, score) in zip(rows, results[split]):
+        for row, (flags, score), stored in zip(rows, results[split], combined.checks[split]):
+            if stored is False and not source_kept:  # from a chunk written before the checks: not checked
+                flags, score = [], None
+                report.unchecked += 1
             row["translation_flags"], row["translation_score"] = flags, score
         if drop_flagged:
             combined.splits[split] = kept = [r for r in rows if not r["translation_flags"]]
@@ -123,9 +127,11 @@ def check(combined: Combined, drop_flagged: bool):
 
 
 def checkable(combined: Combined) -> bool:
+    """Whether any record can be checked: the source was kept, or some chunk holds the checks (a folder that an
+    older translate.py began: its records are left unchecked, translation_score None)."""
     stored = [c for checks in combined.checks.values() for c in checks]
     stored += [c for copies in combined.later.values() for _, _, c, _ in copies]
-    return bool(combined.manifest.get("keep_source")) or all(c is not False for c in stored)
+    return bool(combined.manifest.get("keep_source")) or any(c is not False for c in stored)
 
 
 def _checked(splits: dict, stored: dict, manifest: dict):

