@@ -134,11 +134,11 @@ def substituted(rows: list[dict], share: float, seed: int = 1) -> list[int]:
 
 def round_trip(clean: list[dict], faulty: list[dict], faults: dict[int, str], share: float, out: Path) -> dict:
     """The round-trip check's recall per fault kind (substituted included), its clean rows flagged, its time."""
+    import shutil
+
     from l2l.translate.quality import check_splits
     from l2l.translate.scores import RoundTrip
     from l2l.translate.translators import REGISTRY, TranslatorOptions
-
-    import shutil
 
     swapped = [dict(r) for r in clean]
     picked = substituted(swapped, share)
