@@ -28,6 +28,21 @@ class TrainingConfig:
     base_model: str = option(DEFAULT_BASE_MODEL, "Base model (Hub id or folder).", card=True)
     quant8: bool = option(False, "Load the base model in 8 bits instead of 4-bit NF4.", exclusive="quant")
     noquant: bool = option(False, "No quantization: LoRA on the full-precision model.", exclusive="quant")
+    full_finetune: bool = option(
+        False, "Train every weight (no LoRA, no quantization; float32 weights, mixed precision on a GPU): for models "
+        "that fit (about 16 bytes a parameter with AdamW, 10 with --optim adamw_8bit, plus activations; checked "
+        "before loading). tuned_model is then a whole model folder.", card=True)
+    train_embeddings: bool = option(
+        False, "Train the input and output embeddings fully beside LoRA, at --embedding_learning_rate (peft "
+        "modules_to_save; tied embeddings stay tied): what reaching a new language, or an extended vocabulary's "
+        "new rows, takes. The adapter then holds both matrices.", card=True)
+    embedding_learning_rate: float | None = option(
+        None, "Learning rate of the embeddings with --train_embeddings or --full_finetune. Default: --learning_rate "
+        "/ 4 with --train_embeddings (full-rank updates beside low-rank ones; unsloth advises 2-10x below the "
+        "body's), --learning_rate with --full_finetune.", type=float, card=True)
+    optim: str | None = option(
+        None, "Optimizer, by transformers' name: adamw_torch (the default), adamw_8bit or paged_adamw_8bit "
+        "(bitsandbytes, a quarter of AdamW's state: what full fine-tuning on a T4 needs), adafactor.", card=True)
     max_seq_length: int = option(512, "Longest training sequence in tokens.", type=positive_int, card=True)
     num_train_epochs: float = option(2.0, "Epochs.", type=float, resumable=True, card=True)
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run the epochs).", type=int,
@@ -77,6 +92,19 @@ class TrainingConfig:
             raise UsageError("--warmup_ratio must be in [0, 1)")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise UsageError("--lora_dropout must be in [0, 1)")
+        if self.embedding_learning_rate is not None and not (self.train_embeddings or self.full_finetune):
+            raise UsageError("--embedding_learning_rate needs --train_embeddings or --full_finetune")
+        if self.embedding_learning_rate is not None and not 0.0 < self.embedding_learning_rate < 1.0:
+            raise UsageError(f"--embedding_learning_rate must be in (0, 1), got {self.embedding_learning_rate}")
+        if self.full_finetune and self.quant8:
+            raise UsageError("--full_finetune trains every weight in full precision: it cannot train an 8-bit model "
+                             "(drop --quant8, or train LoRA)")
+
+    @property
+    def embedding_lr(self) -> float:
+        if self.embedding_learning_rate is not None:
+            return self.embedding_learning_rate
+        return self.learning_rate if self.full_finetune else self.learning_rate / 4
 
     def inputs(self) -> tuple[str | None, ...]:
         """What the run reads: no output may be, contain or lie inside one of these."""
@@ -90,10 +118,16 @@ class TrainingConfig:
         """Gradient checkpointing: as asked, else on for quantized training on a GPU (as peft's k-bit default)."""
         if self.gradient_checkpointing or self.no_gradient_checkpointing:
             return self.gradient_checkpointing
-        return device == "cuda" and not self.noquant
+        return device == "cuda" and self.quantized
+
+    @property
+    def quantized(self) -> bool:
+        return not (self.noquant or self.full_finetune)
 
     @property
     def quantization(self) -> str:
+        if self.full_finetune:
+            return "none (full fine-tuning)"
         return "8-bit" if self.quant8 else "none" if self.noquant else "4-bit NF4 (QLoRA)"
 
 
@@ -159,6 +193,9 @@ class PreferenceOptions(ChatTrainingConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.adapter and self.full_finetune:
+            raise UsageError("--full_finetune trains a whole model, not an adapter: merge --adapter into its base "
+                             "first (merge_adapter.py) and give the merged folder as --base_model")
         if not self.beta > 0:
             raise UsageError(f"--beta must be positive, got {self.beta}")
 

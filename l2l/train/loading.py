@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from l2l.cli import log
+from l2l.cli import UsageError, log
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -42,18 +42,20 @@ def load_tokenizer_for_training(name: str, padding: str, trust_remote_code: bool
 
 
 def load_model_for_training(cfg, device: str):
-    """The base model, quantized (4-bit NF4 by default, --quant8, --noquant), ready for k-bit training."""
+    """The base model, quantized (4-bit NF4 by default, --quant8, --noquant), ready for k-bit training; with
+    --full_finetune in float32, after checking that it fits."""
+    import torch
     import transformers
 
     from l2l.modeling import compute_dtype, load_model
 
-    quant4 = not (cfg.quant8 or cfg.noquant)
-    kwargs = {}
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and device == "cuda":
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    quant4 = cfg.quantized and not cfg.quant8
+    if cfg.full_finetune:
+        check_full_finetune_fits(cfg, device)
     model = load_model(transformers.AutoModelForCausalLM, cfg.base_model, device=device, quant4=quant4,
                        quant8=cfg.quant8, trust_remote_code=cfg.trust_remote_code,
-                       dtype=compute_dtype(device) if device == "cuda" else None)
+                       dtype=torch.float32 if cfg.full_finetune else compute_dtype(device) if device == "cuda"
+                       else None)
     if quant4 or cfg.quant8:
         from peft import prepare_model_for_kbit_training
 
@@ -64,16 +66,102 @@ def load_model_for_training(cfg, device: str):
     return model
 
 
-def lora_config(cfg, task_type: str = "CAUSAL_LM"):
+# 16 bytes a parameter for float32 weights + gradients + AdamW's two moments; 8-bit AdamW keeps 2 bytes of state
+OPTIMIZER_STATE_BYTES = {"adamw_8bit": 2, "paged_adamw_8bit": 2, "adamw_bnb_8bit": 2, "adafactor": 1, "sgd": 0}
+
+
+def full_finetune_bytes(n_params: int, optim: str | None) -> int:
+    return n_params * (8 + OPTIMIZER_STATE_BYTES.get(optim or "adamw_torch", 8))
+
+
+def device_memory(device: str) -> int:
+    """Bytes the training can use: the GPU's total memory, or the machine's available memory on CPU."""
+    if device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_properties(int(os.environ.get("LOCAL_RANK", "0"))).total_memory
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            info = dict(line.split(":", 1) for line in f)
+        return int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_full_finetune_fits(cfg, device: str) -> None:
+    """--full_finetune: the parameters counted on the meta device (nothing loaded), the memory that weights,
+    gradients and optimizer state take against the device's; one line when it cannot fit."""
+    import torch
+    import transformers
+
+    from l2l.modeling import load_config
+
+    config = load_config(cfg.base_model, trust_remote_code=cfg.trust_remote_code)
+    with torch.device("meta"):
+        shell = transformers.AutoModelForCausalLM.from_config(config, trust_remote_code=cfg.trust_remote_code)
+    n = sum(p.numel() for p in shell.parameters())
+    need, have = full_finetune_bytes(n, cfg.optim), device_memory(device)
+    gib = 2**30
+    if need > 0.9 * have:
+        raise UsageError(f"--full_finetune: {cfg.base_model} has {n / 1e9:.2f}B parameters, which need about "
+                         f"{need / gib:.1f} GiB for weights, gradients and {cfg.optim or 'AdamW'} state, and this "
+                         f"{device} has {have / gib:.1f} GiB: train LoRA (drop --full_finetune; "
+                         "--train_embeddings trains the embeddings beside it), or --optim adamw_8bit")
+    log(f"full fine-tuning: {n / 1e6:.0f}M parameters, about {need / gib:.2f} GiB for weights, gradients and "
+        f"optimizer state, plus activations ({device}: {have / gib:.1f} GiB)")
+
+
+def embedding_modules(model) -> list[str]:
+    """The names of the model's input and output embedding modules (as peft's modules_to_save names them); one
+    line when the model has none to train."""
+    names = []
+    for getter, what in ((model.get_input_embeddings, "input"), (model.get_output_embeddings, "output")):
+        try:
+            module = getter()
+        except (AttributeError, NotImplementedError):
+            module = None
+        found = next((n for n, m in model.named_modules() if module is not None and m is module), None)
+        if not found:
+            raise UsageError(f"--train_embeddings: {type(model).__name__} has no {what} embeddings module to train")
+        names.append(found.rsplit(".", 1)[-1])
+    return list(dict.fromkeys(names))
+
+
+def embedding_optimizer(trainer, cfg) -> None:
+    """--train_embeddings / --full_finetune: the optimizer the trainer would make (--optim), with the embeddings
+    in a group of their own at --embedding_learning_rate."""
+    if not (cfg.train_embeddings or cfg.full_finetune):
+        return
+    model = trainer.model
+    embeddings = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
+                  for p in m.parameters() if p.requires_grad}
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if id(p) not in embeddings], "lr": cfg.learning_rate},
+              {"params": [p for p in params if id(p) in embeddings], "lr": cfg.embedding_lr}]
+    optimizer_cls, kwargs = trainer.get_optimizer_cls_and_kwargs(trainer.args, model)
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("params", "model", "optimizer_dict")}
+    trainer.optimizer = optimizer_cls([g for g in groups if g["params"]], **kwargs)
+    log(f"embeddings: {sum(p.numel() for p in groups[1]['params']) / 1e6:.1f}M parameters trained at "
+        f"{cfg.embedding_lr:g}, the rest at {cfg.learning_rate:g}")
+
+
+def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):
+    """peft's LoraConfig for these settings (None with --full_finetune); `model` names the embedding modules
+    that --train_embeddings trains."""
     from peft import LoraConfig
 
     from l2l.vocab import read_marker
 
+    if cfg.full_finetune:
+        return None
     targets = cfg.target_modules
     targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
     extension = read_marker(cfg.base_model)
     extra = {"trainable_token_indices": extension["new_token_ids"]} if extension else {}
-    if extension:
+    if cfg.train_embeddings:  # the whole matrices, new rows included
+        extra = {"modules_to_save": embedding_modules(model), "ensure_weight_tying": True}
+        log(f"--train_embeddings: {', '.join(extra['modules_to_save'])} trained fully beside LoRA")
+    elif extension:
         log(f"the base model's vocabulary was extended (extend_tokenizer.py): its {len(extension['new_token_ids'])} "
             "new embedding rows are trained too")
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,

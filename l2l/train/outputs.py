@@ -17,7 +17,7 @@ def finish(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: list[int]
     if not is_main_process():
         return
     out = save_outputs(trainer, tokenizer, cfg, kind, summary, eos_ids, template_name)
-    log(f"adapter, tokenizer, model card and loss plot in {out}")
+    log(f"{'model' if cfg.full_finetune else 'adapter'}, tokenizer, model card and loss plot in {out}")
     if cfg.hub.push_to_hub:
         push_adapter(out, cfg.hub_model_id or cfg.tuned_model, cfg.hub.private)
     print(out)
@@ -63,14 +63,16 @@ def model_card(cfg, kind: str, summary: dict, template_name: str) -> str:
     hp["quantization"] = cfg.quantization
     rows = "\n".join(f"| {k} | {v} |" for k, v in hp.items())
     metrics = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items())
+    what = (f"`{cfg.base_model}` fine-tuned in full" if cfg.full_finetune else f"A LoRA adapter for `{cfg.base_model}`"
+            + (" (with its embeddings trained fully)" if cfg.train_embeddings else ""))
     return f"""---
 base_model: {cfg.base_model}
-library_name: peft
-tags: [l2l, lora, {kind}]
+library_name: {"transformers" if cfg.full_finetune else "peft"}
+tags: [l2l, {"full-finetune" if cfg.full_finetune else "lora"}, {kind}]
 ---
 # {Path(cfg.tuned_model).name}
 
-A LoRA adapter for `{cfg.base_model}`, trained with {kind.upper()} by l2l on `{cfg.dataset_name}`.
+{what}, trained with {kind.upper()} by l2l on `{cfg.dataset_name}`.
 
 ## Results
 
@@ -99,7 +101,7 @@ def save_outputs(trainer, tokenizer, cfg, kind: str, summary: dict, eos_ids: lis
     """Adapter, tokenizer, generation settings, model card, loss plot and summary in tuned_model/."""
     from l2l.io import building
 
-    with building(cfg.tuned_model, f"{kind} adapter") as out:
+    with building(cfg.tuned_model, f"{kind} {'model' if cfg.full_finetune else 'adapter'}") as out:
         trainer.model.save_pretrained(out)
         from l2l import templates
 

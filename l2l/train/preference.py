@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from l2l.cli import Parser, log
+from l2l.cli import Parser, UsageError, log
 from l2l.config import add_arguments
 from l2l.train import loading, outputs, runs
 from l2l.train.config import PreferenceOptions
@@ -25,15 +25,28 @@ def build_parser(prog: str, description: str) -> Parser:
 
 def load_model(cfg: PreferenceOptions, device: str):
     """The base model, plus the SFT adapter made trainable when --adapter is given (else a fresh LoRA)."""
+    if cfg.adapter and cfg.train_embeddings and not adapter_trains_embeddings(cfg.adapter):
+        raise UsageError(f"--train_embeddings: the adapter {cfg.adapter} was trained without its embeddings, and "
+                         "continuing it keeps its shape; train the SFT adapter with --train_embeddings, or start a "
+                         "fresh LoRA (no --adapter)")
     model = loading.load_model_for_training(cfg, device)
     if not cfg.adapter:
-        return model, loading.lora_config(cfg)
+        return model, loading.lora_config(cfg, model)
     from l2l.inference import attach_adapter
+
 
     model = attach_adapter(model, cfg.adapter, trainable=True)
     if device == "cpu":
         loading.disable_cpu_bf16_repacking(model)
     return model, None
+
+
+def adapter_trains_embeddings(adapter: str) -> bool:
+    import json
+    from pathlib import Path
+
+    config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
+    return bool(config.get("modules_to_save"))
 
 
 def preference_metrics(log_history: list[dict]) -> dict:
@@ -106,6 +119,7 @@ def main(argv, kind: str, prog: str, description: str) -> int:
     runs.start_checkpoints(cfg, opts)
     trainer = make_trainer(kind, cfg, device, model, peft_config, tokenizer, train_ds, eval_ds)
     loading.expose_head_bias(trainer.model)
+    loading.embedding_optimizer(trainer, cfg)
     result = runs.train(trainer, cfg.checkpoints_dir, fresh=cfg.overwrite)
     summary = runs.summarize(trainer, result, train_ds, eval_ds, "pairs")
     summary.update(preference_metrics(trainer.state.log_history))

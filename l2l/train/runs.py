@@ -104,10 +104,12 @@ def sft_trainer(cfg: TrainingConfig, thread_opts: ThreadOptions | None, device: 
     config = SFTConfig(**common_trainer_kwargs(cfg, device, eval_ds is not None), max_length=cfg.max_seq_length,
                        **sft_args)
     model = loading.load_model_for_training(cfg, device)
+    peft_config = loading.lora_config(cfg, model)
     start_checkpoints(cfg, thread_opts)
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
-                         processing_class=tokenizer, peft_config=loading.lora_config(cfg))
+                         processing_class=tokenizer, peft_config=peft_config)
     loading.expose_head_bias(trainer.model)
+    loading.embedding_optimizer(trainer, cfg)
     return trainer
 
 
@@ -126,7 +128,7 @@ def common_trainer_kwargs(cfg, device: str, has_eval: bool) -> dict:
         eval_steps=(cfg.eval_steps or cfg.save_steps) if has_eval else None, report_to=cfg.report_to,
         use_cpu=device == "cpu", bf16=bf16, fp16=device == "cuda" and not bf16,
         activation_checkpointing=cfg.checkpointing(device), ddp_find_unused_parameters=False,
-        disable_tqdm=False,
+        disable_tqdm=False, **({"optim": cfg.optim} if cfg.optim else {}),
     )
 
 

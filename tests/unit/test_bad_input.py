@@ -116,6 +116,13 @@ def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
     (Path(w["fakekiwi"]) / "checkpoints").mkdir(parents=True)
     (Path(w["fakekiwi"]) / "hparams.yaml").write_text("class_identifier: unified_metric\n")
     (Path(w["fakekiwi"]) / "checkpoints" / "model.ckpt").write_bytes(b"not a checkpoint")
+    w["huge"] = str(root / "huge")  # a 70B Llama's config beside the tiny tokenizer: counted, never loaded
+    Path(w["huge"]).mkdir()
+    for f in Path(w["chat"]).glob("tokenizer*"):
+        shutil.copy(f, Path(w["huge"]) / f.name)
+    (Path(w["huge"]) / "config.json").write_text(json.dumps({
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 8192, "intermediate_size": 28672,
+        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256}))
     w["short_txt"] = str(root / "short.txt")
     Path(w["short_txt"]).write_text("Too short.\n\n   \n\nAlso short.\n")
     manifest = {"format": "l2l-translation-checkpoint", "version": 1, "dataset": w["alpaca"], "target_language": "nl",
@@ -279,6 +286,18 @@ CASES = [
     # ---------------------------------------------------------------- finetune.py
     ("ft-lr", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--learning_rate", "-1"],
      "--learning_rate must be in (0, 1)"),
+    ("ft-full-too-big", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{huge}", "--full_finetune",
+                                     "--thread_template", "chatml"],
+     "has 70.55B parameters, which need about 1051.3 GiB"),
+    ("ft-full-quant8", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--full_finetune", "--quant8"],
+     "cannot train an 8-bit model"),
+    ("ft-emb-lr-alone", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--embedding_learning_rate",
+                                     "1e-4"], "--embedding_learning_rate needs --train_embeddings or --full_finetune"),
+    ("dpo-full-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--full_finetune", "--adapter",
+                                 "{adapter}"], "merge --adapter into its base first"),
+    ("dpo-emb-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--train_embeddings",
+                                "--adapter", "{adapter}", "--thread_template", "chatml"],
+     "was trained without its embeddings"),
     ("ft-steps", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--max_steps", "0"], "--max_steps"),
     ("ft-warmup", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--warmup_ratio", "1"],
      "--warmup_ratio"),

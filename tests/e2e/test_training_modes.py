@@ -1,0 +1,101 @@
+"""Training that can reach the language, end to end on tiny chat models: the embeddings trained fully beside LoRA
+at their own learning rate (tied embeddings kept tied), and full fine-tuning (every weight, no adapter), through
+SFT, DPO, merging and inference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import oasst_msg as msg
+from conftest import run_cli, write_jsonl
+
+
+@pytest.fixture()
+def ranked(tmp_path):
+    rows = []
+    for t in range(8):
+        rows += [msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
+                 msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je wel {t}.", 0),
+                 msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1)]
+    return write_jsonl(tmp_path / "ranked.jsonl", rows)
+
+
+def train(script, out, data, base, *extra):
+    return run_cli(script, out, data, "Antwoord in het Nederlands.", "--base_model", base, "--thread_template",
+                   "chatml", "--batch_size", "4", "--max_seq_length", "128", "--logging_steps", "1", "--save_steps",
+                   "2", "--learning_rate", "5e-3", *extra, check=True, timeout=600)
+
+
+def weights(folder):
+    from safetensors.torch import load_file
+
+    return {k: v.float() for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+def tied_copy(chat, folder):
+    """The tiny chat model with its input and output embeddings tied (as SmolLM2's are)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(chat, tie_word_embeddings=True)
+    model.config.tie_word_embeddings = True
+    model.tie_weights()
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(chat).save_pretrained(folder)
+    return folder
+
+
+def test_embeddings_trained_beside_lora_at_their_own_rate_then_merged(tmp_path, models, ranked):
+    out, merged = tmp_path / "emb", tmp_path / "merged"
+    proc = train("finetune.py", out, ranked, models["chat"], "--noquant", "--train_embeddings",
+                 "--embedding_learning_rate", "1e-3", "--max_steps", "4")
+    assert json.loads((out / "adapter_config.json").read_text())["modules_to_save"] == ["embed_tokens", "lm_head"]
+    assert "trained at 0.001, the rest at 0.005" in proc.stderr
+    state = torch.load(sorted((tmp_path / "emb-checkpoints").glob("checkpoint-*"))[-1] / "optimizer.pt",
+                       weights_only=False)
+    assert [g["initial_lr"] for g in state["param_groups"]] == [5e-3, 1e-3]  # LoRA, then the embeddings
+    assert "with its embeddings trained fully" in (out / "README.md").read_text()
+    run_cli("merge_adapter.py", out, merged, "--cpu", check=True, timeout=600)
+    base, after = weights(models["chat"]), weights(merged)
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        assert (after[name] - base[name]).abs().max() > 1e-4, name  # trained, and merged into the model
+    answer = run_cli("run_inference.py", merged, "Antwoord kort.", "Hoe gaat het?", "--temperature", "0",
+                     "--max_new_tokens", "8", check=True, timeout=300)
+    assert answer.stdout.strip()
+
+
+def test_tied_embeddings_stay_tied(tmp_path, models, ranked):
+    base = tied_copy(models["chat"], tmp_path / "tied")
+    out, merged = tmp_path / "emb", tmp_path / "merged"
+    train("finetune.py", out, ranked, base, "--noquant", "--train_embeddings", "--max_steps", "3")
+    assert "embed_tokens" in json.loads((out / "adapter_config.json").read_text())["modules_to_save"]
+    run_cli("merge_adapter.py", out, merged, "--cpu", check=True, timeout=600)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    before = AutoModelForCausalLM.from_pretrained(base).get_input_embeddings().weight
+    assert torch.equal(model.get_input_embeddings().weight, model.get_output_embeddings().weight)
+    assert (model.get_input_embeddings().weight - before).abs().max() > 1e-4
+
+
+def test_full_finetune_sft_then_dpo(tmp_path, models, ranked):
+    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
+    proc = train("finetune.py", sft, ranked, models["chat"], "--full_finetune", "--max_steps", "3")
+    assert "full fine-tuning: " in proc.stderr and "GiB for weights, gradients and optimizer state" in proc.stderr
+    assert (sft / "config.json").exists() and not (sft / "adapter_config.json").exists()
+    base, after = weights(models["chat"]), weights(sft)
+    assert set(after) >= {"model.embed_tokens.weight", "lm_head.weight"}
+    moved = [k for k in base if (after[k] - base[k]).abs().max() > 1e-5]
+    assert len(moved) > len(base) // 2, moved  # every kind of weight, not an adapter's few
+    card = (sft / "README.md").read_text()
+    assert "fine-tuned in full" in card and "library_name: transformers" in card
+    not_adapter = run_cli("merge_adapter.py", sft, tmp_path / "m", "--cpu")
+    assert not_adapter.returncode == 2 and "not a LoRA adapter" in not_adapter.stderr
+    train("finetune_dpo.py", dpo, ranked, str(sft), "--full_finetune", "--max_steps", "2", "--batch_size", "2")
+    summary = json.loads((dpo / "training_summary.json").read_text())
+    assert summary["steps"] == 2 and "rewards_margins" in summary
+    assert (dpo / "model.safetensors").exists() and not (dpo / "adapter_config.json").exists()
+    answer = run_cli("run_inference.py", dpo, "Antwoord kort.", "Hoe gaat het?", "--temperature", "0",
+                     "--max_new_tokens", "8", check=True, timeout=300)
+    assert answer.stdout.strip()
