@@ -170,3 +170,64 @@ def read_texts(spec: str, fields: str | None, limit: int, trust_remote_code: boo
                 break
     lang = next((k for k, _ in langs.most_common() if isinstance(k, str) and k), None)
     return texts[:limit], lang
+
+
+def _check_text_start(path: Path, size: int = 1 << 16) -> None:
+    """A text file to stream: there, and its first bytes UTF-8 text (the rest is read as it comes)."""
+    if not path.is_file():
+        raise UsageError(f"the text file {path}: no such file")
+    with path.open("rb") as f:
+        head = f.read(size)
+    if b"\x00" in head:
+        raise UsageError(f"the text file {path} is not text (it holds NUL bytes)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not a character cut at the window's end
+            raise UsageError(f"the text file {path} is not UTF-8 text (byte {e.start} cannot be read)") from None
+    if not head.strip():
+        raise UsageError(f"the text file {path} is empty")
+
+
+def stream_texts(spec: str, field: str, trust_remote_code: bool = False):
+    """An IterableDataset of {"text"} read as a stream, never whole: the lines of a .txt file, the `field` of a
+    JSON/JSONL/CSV/parquet file or a Hub dataset (its train split), or of a save_to_disk folder (memory-mapped).
+    A source that cannot be read fails here, in one line, before training starts."""
+    import datasets
+
+    path = Path(spec)
+    if path.suffix == ".txt":
+        _check_text_start(path)
+
+        def lines():
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if line.strip():
+                        yield {"text": line.strip()}
+
+        return datasets.IterableDataset.from_generator(lines)
+    _check_local(spec, path)
+    try:
+        if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "state.json").exists()):
+            data = load_any(spec)
+            data = data["train"] if "train" in data else data[next(iter(data))]
+            stream = data.to_iterable_dataset()
+        elif path.is_file():
+            builder = _BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise UsageError(f"cannot read {spec}: unknown file type {path.suffix!r}")
+            stream = datasets.load_dataset(builder, data_files=str(path), split="train", streaming=True)
+        else:
+            kwargs = {"trust_remote_code": True} if trust_remote_code else {}
+            stream = datasets.load_dataset(spec, split="train", streaming=True, **kwargs)
+        first = next(iter(stream))
+    except UsageError:
+        raise
+    except StopIteration:
+        raise UsageError(f"{spec} holds no text") from None
+    except Exception as e:
+        raise UsageError(_explain(spec, path, e)) from e
+    if not isinstance(first.get(field), str):
+        raise UsageError(f"{spec} has no text column {field!r} (columns: {', '.join(first)}); use --text_field")
+    return stream.map(lambda row: {"text": row[field]}, remove_columns=list(first)).filter(
+        lambda row: isinstance(row["text"], str) and bool(row["text"].strip()))

@@ -167,11 +167,52 @@ class PretrainOptions(TrainingConfig):
 
     text_field: str = option("text", "The dataset's text column (a .txt file is one passage a line).")
     val_fraction: float = option(0.0, "Share of the passages held out for validation.", type=float)
+    streaming: bool = option(False, "Read the text as a stream, never whole (large files, Hub datasets); "
+                                    "shuffled in a window; needs --max_steps.")
+    mix: str | None = option(
+        None, "Several text sources read as streams and mixed by share, e.g. 'pt_web.txt=0.8,en_wiki.jsonl=0.2' "
+        "(target-language text plus a replay share of English against forgetting): the shares sum to 1 and the "
+        "dataset is one of the sources; a smaller source is read again until the mix ends. Needs --max_steps.")
+    val_passages: int = option(0, "With --streaming or --mix: the first N passages of each source held out for "
+                                  "validation (never trained on).", type=int)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not 0.0 <= self.val_fraction < 1.0:
             raise UsageError(f"--val_fraction must be in [0, 1), got {self.val_fraction}")
+        if (self.streaming or self.mix) and self.max_steps < 0:
+            raise UsageError(f"{'--mix' if self.mix else '--streaming'} reads the text as a stream, of no known "
+                             "length: give --max_steps")
+        if (self.streaming or self.mix) and self.val_fraction:
+            raise UsageError("--val_fraction needs the whole text; with --streaming or --mix use --val_passages N")
+        if self.val_passages < 0:
+            raise UsageError(f"--val_passages must be 0 or more, got {self.val_passages}")
+        self.mix_shares()
+
+    def mix_shares(self) -> dict[str, float]:
+        """{source: share}: --mix, else the dataset alone."""
+        if not self.mix:
+            return {self.dataset_name: 1.0}
+        shares: dict[str, float] = {}
+        for part in filter(None, (x.strip() for x in self.mix.split(","))):
+            source, sep, share = part.rpartition("=")
+            try:
+                value = float(share)
+            except ValueError:
+                value = -1.0
+            if not sep or not source or not 0 < value <= 1:
+                raise UsageError(f"--mix {part!r}: expected SOURCE=SHARE with a share in (0, 1]")
+            shares[source] = shares.get(source, 0.0) + value
+        total = sum(shares.values())
+        if abs(total - 1) > 1e-6:
+            raise UsageError(f"--mix: the shares sum to {total:g}, not 1")
+        if self.dataset_name not in shares:
+            raise UsageError(f"--mix: the dataset {self.dataset_name} is not one of its sources "
+                             f"({', '.join(shares)})")
+        return shares
+
+    def inputs(self) -> tuple[str | None, ...]:
+        return (*super().inputs(), *self.mix_shares())
 
 
 @dataclass(kw_only=True)

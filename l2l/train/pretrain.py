@@ -8,12 +8,16 @@ from l2l.train.config import PretrainOptions
 
 
 def text_splits(cfg: PretrainOptions):
-    """The passages as a `text` dataset, shuffled with --seed, with a validation share when --val_fraction asks."""
+    """The passages as a `text` dataset, shuffled with --seed, with a validation share when --val_fraction asks;
+    with --streaming or --mix, streamed."""
     import random
 
     import datasets
 
     from l2l.data import read_texts
+
+    if cfg.streaming or cfg.mix:
+        return streamed_splits(cfg)
 
     texts, _ = read_texts(cfg.dataset_name, cfg.text_field, 10**9, cfg.trust_remote_code)
     if not texts:
@@ -25,6 +29,32 @@ def text_splits(cfg: PretrainOptions):
     log(f"continued pretraining on {len(texts) - n_val} passages" + (f", {n_val} held out" if n_val else ""))
     train = datasets.Dataset.from_dict({"text": texts[n_val:]})
     return train, datasets.Dataset.from_dict({"text": texts[:n_val]}) if n_val else None
+
+
+def streamed_splits(cfg: PretrainOptions):
+    """Each source as a stream, its first --val_passages held out; the sources interleaved by their --mix
+    shares (a smaller one read again until every one has been read through), shuffled in a window of passages."""
+    import datasets
+
+    from l2l.data import stream_texts
+
+    shares = cfg.mix_shares()
+    streams, held = [], []
+    for source in shares:
+        stream = stream_texts(source, cfg.text_field, cfg.trust_remote_code)
+        if cfg.val_passages:
+            held += [row["text"] for row in stream.take(cfg.val_passages)]
+            stream = stream.skip(cfg.val_passages)
+        streams.append(stream)
+    train = streams[0] if len(streams) == 1 else datasets.interleave_datasets(
+        streams, probabilities=list(shares.values()), seed=cfg.seed, stopping_strategy="all_exhausted")
+    log("continued pretraining on a stream of " + ", ".join(f"{s} ({v:.0%})" for s, v in shares.items())
+        + (f"; {len(held)} passages held out" if held else ""))
+    train = train.shuffle(seed=cfg.seed, buffer_size=SHUFFLE_WINDOW)
+    return train, datasets.Dataset.from_dict({"text": held}) if held else None
+
+
+SHUFFLE_WINDOW = 2000  # passages shuffled together in a stream
 
 
 def pretrain(cfg: PretrainOptions) -> int:

@@ -171,7 +171,8 @@ def train(trainer, output_dir: str, fresh: bool = False):
 def summarize(trainer, result, train_ds, eval_ds, noun: str) -> dict:
     """Final losses and sizes: train loss and steps, validation loss when there is a validation split."""
     summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
-               f"train_{noun}": len(train_ds), "processes": trainer.args.world_size}
+               f"train_{noun}": len(train_ds) if hasattr(train_ds, "__len__") else "streamed",
+               "processes": trainer.args.world_size}
     summary.update(speed(trainer, result))
     if eval_ds is not None:
         summary["validation_loss"] = trainer.evaluate()["eval_loss"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import run_cli, run_in_process, write_jsonl
@@ -116,6 +117,40 @@ def test_continued_pretraining_on_plain_text(tmp_path, models):
         assert not (tmp_path / "x").exists()
     assert "python pretrain.py" in bad.stderr  # finetune.py --raw_text points to the new script
 
+
+def test_continued_pretraining_streams_a_mix_and_resumes(tmp_path, models):
+    """pretrain.py --mix: two text files read as streams, mixed by share, the first passages of each held out;
+    an interrupted run (here: a shorter --max_steps) goes on from its checkpoint."""
+    pt, en = tmp_path / "pt.txt", tmp_path / "en.txt"
+    pt.write_text("\n".join(PORTUGUESE * 3) + "\n", encoding="utf-8")
+    en.write_text("\n".join(f"The library opens at {h} in the morning." for h in range(7, 12)) + "\n")
+    out = tmp_path / "cpt"
+    args = ["pretrain.py", out, pt, "--base_model", models["chat"], "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
+            "--val_passages", "2", "--batch_size", "2", "--max_seq_length", "64", "--save_steps", "2"]
+    first = run_cli(*args, "--max_steps", "2", check=True)
+    assert f"a stream of {pt} (80%), {en} (20%); 4 passages held out" in first.stderr
+    shutil.rmtree(out)  # as if killed after its checkpoint at step 2, before the adapter was written
+    again = run_cli(*args, "--max_steps", "4", check=True)
+    assert "resuming from" in again.stderr and "checkpoint-2" in again.stderr
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["steps"] == 4 and summary["train_passages"] == "streamed" and summary["validation_passages"] == 4
+
+
+def test_a_mixed_stream_keeps_its_shares_and_its_held_out_passages(tmp_path):
+    from l2l.train.config import PretrainOptions
+    from l2l.train.pretrain import streamed_splits
+
+    pt, en = tmp_path / "pt.txt", tmp_path / "en.txt"
+    pt.write_text("".join(f"pt {i}\n" for i in range(3000)), encoding="utf-8")
+    en.write_text("".join(f"en {i}\n" for i in range(100)), encoding="utf-8")
+    cfg = PretrainOptions(tuned_model=str(tmp_path / "o"), dataset_name=str(pt), mix=f"{pt}=0.75,{en}=0.25",
+                          max_steps=10, val_passages=3)
+    train, held = streamed_splits(cfg)
+    assert held["text"] == ["pt 0", "pt 1", "pt 2", "en 0", "en 1", "en 2"]
+    seen = [row["text"] for row in train.take(2000)]
+    share = sum(t.startswith("en") for t in seen) / len(seen)
+    assert 0.22 < share < 0.28, share  # English read again and again: its share holds
+    assert not set(held["text"]) & set(seen) and len(set(seen)) > 1400  # shuffled in a window, never held out
 
 @pytest.mark.parametrize("case", ["slow", "too_many", "english", "wrong_lang"])
 def test_extend_tokenizer_bad_input(tmp_path, models, case):

@@ -21,7 +21,7 @@ SCRIPTS = {"translate": "translate", "extend": "extend_tokenizer", "combine": "c
            "merge": "merge_adapter",
            "infer": "run_inference", "bench": "benchmark", "eval": "evaluate_model", "synth": "generate_synthetic",
            "negatives": "add_easy_negatives", "stats": "dataset_stats", "gguf": "export_gguf",
-           "check": "check_translations"}
+           "check": "check_translations", "pretrain": "pretrain"}
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +298,18 @@ CASES = [
     ("dpo-emb-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--train_embeddings",
                                 "--adapter", "{adapter}", "--thread_template", "chatml"],
      "was trained without its embeddings"),
+    ("pt-mix-sum", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--max_steps", "5", "--mix",
+                                "{short_txt}=0.7,{notes}=0.2"], "--mix: the shares sum to 0.9, not 1"),
+    ("pt-mix-without-dataset", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--max_steps", "5",
+                                            "--mix", "{notes}=1"], "is not one of its sources"),
+    ("pt-mix-share", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--max_steps", "5", "--mix",
+                                  "{short_txt}"], "expected SOURCE=SHARE"),
+    ("pt-stream-no-steps", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--streaming"],
+     "give --max_steps"),
+    ("pt-mix-missing", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--noquant", "--max_steps", "5",
+                                    "--mix", "{short_txt}=0.5,{root}/gone.txt=0.5"], "gone.txt: no such file"),
+    ("pt-mix-binary", "pretrain", [O("m"), "{short_txt}", "--base_model", "{chat}", "--noquant", "--max_steps", "5",
+                                   "--mix", "{short_txt}=0.5,{binary_txt}=0.5"], "is not text"),
     ("ft-steps", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--max_steps", "0"], "--max_steps"),
     ("ft-warmup", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--warmup_ratio", "1"],
      "--warmup_ratio"),
