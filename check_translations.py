@@ -177,8 +177,11 @@ def build_scorers(cfg, splits: dict[str, list[dict]]) -> tuple:
     cache = Path(cfg.score_cache or f"{str(cfg.output).rstrip('/')}.scores")
     out = []
     if cfg.round_trip:
+        from l2l.languages import same_language
+
         out.append(scores.RoundTrip(round_trip_translator(cfg), cfg.target_lang, cache, cfg.min_round_trip))
-        out[-1].codes({r.get("source_lang") or cfg.source_lang for rows in splits.values() for r in rows})
+        langs = {r.get("source_lang") or cfg.source_lang for rows in splits.values() for r in rows}
+        out[-1].codes({lang for lang in langs if not same_language(lang, cfg.target_lang)})  # kept rows: skipped
     if cfg.qe_model:
         out.append(scores.QualityEstimate(cfg.qe_model, cfg.qe_command, cache, cfg.min_qe,
                                           gpus=0 if cfg.cpu else _gpus()))
@@ -192,9 +195,20 @@ def round_trip_translator(cfg):
     if cfg.round_trip not in REGISTRY:
         raise UsageError(f"--round_trip {cfg.round_trip}: not a translate.py backend (choose from "
                          f"{', '.join(sorted(REGISTRY))})")
-    options = TranslatorOptions(model_name=cfg.round_trip_model, model_size=cfg.round_trip_model_size,
-                                cpu=cfg.cpu, trust_remote_code=cfg.trust_remote_code, device=device_for(cfg.cpu))
-    return REGISTRY[cfg.round_trip](options)
+    backend = REGISTRY[cfg.round_trip]
+    takes = backend.backend_flags()
+    given = {"model_name": cfg.round_trip_model, "model_size": cfg.round_trip_model_size}
+    for name, flag in (("model_name", "--round_trip_model"), ("model_size", "--round_trip_model_size")):
+        if given[name] is not None and name not in takes:
+            raise UsageError(f"{flag}: the {cfg.round_trip} backend takes no {name}")
+        if name in takes and given[name] is None:
+            given[name] = takes[name].get("default")
+    size, choices = given["model_size"], takes.get("model_size", {}).get("choices")
+    if size is not None and choices and size.lower() not in choices:
+        raise UsageError(f"--round_trip_model_size {size}: {cfg.round_trip} sizes are {', '.join(choices)}")
+    options = TranslatorOptions(model_name=given["model_name"], model_size=size and size.lower(), cpu=cfg.cpu,
+                                trust_remote_code=cfg.trust_remote_code, device=device_for(cfg.cpu))
+    return backend(options)
 
 
 def _gpus() -> int:

@@ -14,6 +14,8 @@ from l2l.config import HubOptions, differences, names_where, nested, option
 
 DEFAULT_BASE_MODEL = "NousResearch/Meta-Llama-3-8B-Instruct"
 SETTINGS_FILE = "l2l_training_settings.json"
+OPTIMIZERS = ["adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "adafactor",
+              "sgd"]
 
 
 @dataclass
@@ -42,7 +44,8 @@ class TrainingConfig:
         "body's), --learning_rate with --full_finetune.", type=float, card=True)
     optim: str | None = option(
         None, "Optimizer, by transformers' name: adamw_torch (the default), adamw_8bit or paged_adamw_8bit "
-        "(bitsandbytes, a quarter of AdamW's state: what full fine-tuning on a T4 needs), adafactor.", card=True)
+        "(bitsandbytes, a quarter of AdamW's state: what full fine-tuning on a T4 needs), adafactor, sgd.",
+        choices=OPTIMIZERS, card=True)
     max_seq_length: int = option(512, "Longest training sequence in tokens.", type=positive_int, card=True)
     num_train_epochs: float = option(2.0, "Epochs.", type=float, resumable=True, card=True)
     max_steps: int = option(-1, "Stop after this many optimizer steps (-1: run the epochs).", type=int,
@@ -185,6 +188,9 @@ class PretrainOptions(TrainingConfig):
                              "length: give --max_steps")
         if (self.streaming or self.mix) and self.val_fraction:
             raise UsageError("--val_fraction needs the whole text; with --streaming or --mix use --val_passages N")
+        if self.val_passages and not (self.streaming or self.mix):
+            raise UsageError("--val_passages holds out passages of a stream (--streaming or --mix); the whole text "
+                             "takes --val_fraction")
         if self.val_passages < 0:
             raise UsageError(f"--val_passages must be 0 or more, got {self.val_passages}")
         self.mix_shares()
@@ -206,7 +212,9 @@ class PretrainOptions(TrainingConfig):
         total = sum(shares.values())
         if abs(total - 1) > 1e-6:
             raise UsageError(f"--mix: the shares sum to {total:g}, not 1")
-        if self.dataset_name not in shares:
+        from l2l.io import same_path
+
+        if not any(same_path(self.dataset_name, source) for source in shares):
             raise UsageError(f"--mix: the dataset {self.dataset_name} is not one of its sources "
                              f"({', '.join(shares)})")
         return shares

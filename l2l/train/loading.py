@@ -41,9 +41,9 @@ def load_tokenizer_for_training(name: str, padding: str, trust_remote_code: bool
     return tok
 
 
-def load_model_for_training(cfg, device: str):
+def load_model_for_training(cfg, device: str, reference_copy: bool = False):
     """The base model, quantized (4-bit NF4 by default, --quant8, --noquant), ready for k-bit training; with
-    --full_finetune in float32, after checking that it fits."""
+    --full_finetune in float32, after checking that it fits (beside a frozen reference copy, for DPO)."""
     import torch
     import transformers
 
@@ -51,7 +51,7 @@ def load_model_for_training(cfg, device: str):
 
     quant4 = cfg.quantized and not cfg.quant8
     if cfg.full_finetune:
-        check_full_finetune_fits(cfg, device)
+        check_full_finetune_fits(cfg, device, reference_copy)
     model = load_model(transformers.AutoModelForCausalLM, cfg.base_model, device=device, quant4=quant4,
                        quant8=cfg.quant8, trust_remote_code=cfg.trust_remote_code,
                        dtype=torch.float32 if cfg.full_finetune else compute_dtype(device) if device == "cuda"
@@ -70,8 +70,9 @@ def load_model_for_training(cfg, device: str):
 OPTIMIZER_STATE_BYTES = {"adamw_8bit": 2, "paged_adamw_8bit": 2, "adamw_bnb_8bit": 2, "adafactor": 1, "sgd": 0}
 
 
-def full_finetune_bytes(n_params: int, optim: str | None) -> int:
-    return n_params * (8 + OPTIMIZER_STATE_BYTES.get(optim or "adamw_torch", 8))
+def full_finetune_bytes(n_params: int, optim: str | None, reference_copy: bool = False) -> int:
+    """Weights and gradients (float32), the optimizer's state, and a frozen float32 copy for DPO's reference."""
+    return n_params * (8 + OPTIMIZER_STATE_BYTES.get(optim or "adamw_torch", 8) + 4 * reference_copy)
 
 
 def device_memory(device: str) -> int:
@@ -88,7 +89,7 @@ def device_memory(device: str) -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_full_finetune_fits(cfg, device: str) -> None:
+def check_full_finetune_fits(cfg, device: str, reference_copy: bool = False) -> None:
     """--full_finetune: the parameters counted on the meta device (nothing loaded), the memory that weights,
     gradients and optimizer state take against the device's; one line when it cannot fit."""
     import torch
@@ -100,11 +101,12 @@ def check_full_finetune_fits(cfg, device: str) -> None:
     with torch.device("meta"):
         shell = transformers.AutoModelForCausalLM.from_config(config, trust_remote_code=cfg.trust_remote_code)
     n = sum(p.numel() for p in shell.parameters())
-    need, have = full_finetune_bytes(n, cfg.optim), device_memory(device)
+    need, have = full_finetune_bytes(n, cfg.optim, reference_copy), device_memory(device)
     gib = 2**30
     if need > 0.9 * have:
         raise UsageError(f"--full_finetune: {cfg.base_model} has {n / 1e9:.2f}B parameters, which need about "
-                         f"{need / gib:.1f} GiB for weights, gradients and {cfg.optim or 'AdamW'} state, and this "
+                         f"{need / gib:.1f} GiB for weights, gradients and {cfg.optim or 'AdamW'} state"
+                         f"{' and the reference copy' if reference_copy else ''}, and this "
                          f"{device} has {have / gib:.1f} GiB: train LoRA (drop --full_finetune; "
                          "--train_embeddings trains the embeddings beside it), or --optim adamw_8bit")
     log(f"full fine-tuning: {n / 1e6:.0f}M parameters, about {need / gib:.2f} GiB for weights, gradients and "
@@ -128,21 +130,29 @@ def embedding_modules(model) -> list[str]:
 
 
 def embedding_optimizer(trainer, cfg) -> None:
-    """--train_embeddings / --full_finetune: the optimizer the trainer would make (--optim), with the embeddings
-    in a group of their own at --embedding_learning_rate."""
+    """--train_embeddings / --full_finetune: the optimizer the trainer makes (--optim, its weight-decay groups,
+    bitsandbytes' 32-bit embedding state), with the embeddings moved into groups of their own at
+    --embedding_learning_rate; trained embeddings kept in float32 (peft casts only its adapter layers)."""
     if not (cfg.train_embeddings or cfg.full_finetune):
         return
+    import torch
+
     model = trainer.model
-    embeddings = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
+    embeddings = {id(p): p for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
                   for p in m.parameters() if p.requires_grad}
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if id(p) not in embeddings], "lr": cfg.learning_rate},
-              {"params": [p for p in params if id(p) in embeddings], "lr": cfg.embedding_lr}]
-    optimizer_cls, kwargs = trainer.get_optimizer_cls_and_kwargs(trainer.args, model)
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("params", "model", "optimizer_dict")}
-    trainer.optimizer = optimizer_cls([g for g in groups if g["params"]], **kwargs)
-    log(f"embeddings: {sum(p.numel() for p in groups[1]['params']) / 1e6:.1f}M parameters trained at "
-        f"{cfg.embedding_lr:g}, the rest at {cfg.learning_rate:g}")
+    for p in embeddings.values():
+        if p.dtype != torch.float32:
+            p.data = p.data.float()
+    optimizer = trainer.create_optimizer()
+    for group in list(optimizer.param_groups):
+        moved = [p for p in group["params"] if id(p) in embeddings]
+        if moved:
+            group["params"] = [p for p in group["params"] if id(p) not in embeddings]
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"}, "params": moved,
+                                       "lr": cfg.embedding_lr})
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    n = sum(p.numel() for p in embeddings.values())
+    log(f"embeddings: {n / 1e6:.1f}M parameters trained at {cfg.embedding_lr:g}, the rest at {cfg.learning_rate:g}")
 
 
 def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from l2l.cli import Parser, UsageError, log
+from l2l.cli import Parser, UsageError, first_line, log
 from l2l.config import add_arguments
 from l2l.train import loading, outputs, runs
 from l2l.train.config import PreferenceOptions
@@ -23,17 +23,16 @@ def build_parser(prog: str, description: str) -> Parser:
     return p
 
 
-def load_model(cfg: PreferenceOptions, device: str):
+def load_model(cfg: PreferenceOptions, device: str, kind: str = "dpo"):
     """The base model, plus the SFT adapter made trainable when --adapter is given (else a fresh LoRA)."""
     if cfg.adapter and cfg.train_embeddings and not adapter_trains_embeddings(cfg.adapter):
         raise UsageError(f"--train_embeddings: the adapter {cfg.adapter} was trained without its embeddings, and "
                          "continuing it keeps its shape; train the SFT adapter with --train_embeddings, or start a "
                          "fresh LoRA (no --adapter)")
-    model = loading.load_model_for_training(cfg, device)
+    model = loading.load_model_for_training(cfg, device, reference_copy=kind == "dpo")  # ORPO needs none
     if not cfg.adapter:
         return model, loading.lora_config(cfg, model)
     from l2l.inference import attach_adapter
-
 
     model = attach_adapter(model, cfg.adapter, trainable=True)
     if device == "cpu":
@@ -42,11 +41,12 @@ def load_model(cfg: PreferenceOptions, device: str):
 
 
 def adapter_trains_embeddings(adapter: str) -> bool:
-    import json
-    from pathlib import Path
+    from peft import PeftConfig
 
-    config = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8"))
-    return bool(config.get("modules_to_save"))
+    try:
+        return bool(getattr(PeftConfig.from_pretrained(adapter), "modules_to_save", None))
+    except Exception as e:  # not there, not an adapter: the adapter's own load says so in one line
+        raise UsageError(f"--adapter {adapter}: no adapter_config.json could be read ({first_line(e)})") from e
 
 
 def preference_metrics(log_history: list[dict]) -> dict:
@@ -115,7 +115,7 @@ def main(argv, kind: str, prog: str, description: str) -> int:
     columns = ["prompt", "chosen", "rejected"]
     train_ds = dsd["train"].select_columns(columns)
     eval_ds = dsd["validation"].select_columns(columns) if "validation" in dsd else None
-    model, peft_config = load_model(cfg, device)
+    model, peft_config = load_model(cfg, device, kind)
     runs.start_checkpoints(cfg, opts)
     trainer = make_trainer(kind, cfg, device, model, peft_config, tokenizer, train_ds, eval_ds)
     loading.expose_head_bias(trainer.model)

@@ -150,9 +150,16 @@ def keep_better_copies(combined: Combined) -> None:
         splits[f"{split}\0later"] = [rec for _, rec, _, _ in copies]
         stored[f"{split}\0later"] = [chk for _, _, chk, _ in copies]
     results, _ = _checked(splits, stored, combined.manifest)
-    best = {split: [score for _, score in results[split]] for split in combined.splits}
+    kept_source = bool(combined.manifest.get("keep_source"))
+
+    def known(score: float, checks) -> float:  # a copy an older translate.py wrote, unchecked: any checked one wins
+        return -1.0 if checks is False and not kept_source else score
+
+    best = {split: [known(score, chk) for (_, score), chk in zip(results[split], stored[split])]
+            for split in combined.splits}
     for split, copies in combined.later.items():
         for (pos, rec, chk, who), (_, score) in zip(copies, results[f"{split}\0later"]):
+            score = known(score, chk)
             if score > best[split][pos]:
                 best[split][pos] = score
                 combined.splits[split][pos], combined.checks[split][pos] = rec, chk

@@ -40,6 +40,7 @@ class Pair:
     # output's words that its source also has
     source_chars: int | None = None
     copied: list[str] | None = None
+    stand_in: bool = False  # not texts: "3 turns" against "2 turns", for a conversation that lost turns
 
     @property
     def source_length(self) -> int:
@@ -212,7 +213,7 @@ def row_pairs(row: dict, fields: list[str]) -> list[tuple[str, Pair]]:
         if isinstance(value, str) and isinstance(source, str):
             out.append((f, Pair(source, value)))
         elif is_conversation(value) and is_conversation(source) and len(value) != len(source):
-            out.append((f, Pair(f"{len(source)} turns", f"{len(value)} turns", ["structure"])))
+            out.append((f, Pair(f"{len(source)} turns", f"{len(value)} turns", ["structure"], stand_in=True)))
         elif is_conversation(value) and is_conversation(source):
             for t, (turn, was) in enumerate(zip(value, source)):
                 key, was_key = turn_text_key(turn), turn_text_key(was)

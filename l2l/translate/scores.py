@@ -12,15 +12,22 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from l2l.cli import UsageError, first_line, log
 from l2l.io import atomic_write_json
 from l2l.translate.quality import Pair
 
-WINDOW = 512  # texts per round-trip step: the cache is saved after each, so an interrupted run loses little
+WINDOW = 512  # texts per round-trip or QE step; the cache is saved between steps (every SAVE_SECONDS at most)
+SAVE_SECONDS = 30
 QE_LICENCE = ("CometKiwi (Unbabel/wmt22-cometkiwi-da, wmt23-cometkiwi-da-xl) is licensed CC BY-NC-SA 4.0: "
               "non-commercial use only")
+
+
+def scorable(pair: Pair) -> bool:
+    """A real source and output to score (not empty; not the stand-in pair of a conversation that lost turns)."""
+    return bool(pair.source.strip() and pair.output.strip()) and not pair.stand_in
 
 
 def _digest(*parts: str) -> str:
@@ -33,15 +40,23 @@ class PieceCache:
     def __init__(self, path: Path):
         self.path = path
         self.data: dict = {}
+        self.saved = time.monotonic()
         if path.is_file():
             try:
                 self.data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 log(f"note: {path} could not be read; its scores are computed again")
+            if not isinstance(self.data, dict):
+                self.data = {}
 
-    def save(self) -> None:
+    def save(self, final: bool = True) -> None:
+        """Written whole: at the end, and between steps at most every SAVE_SECONDS (a large cache is not
+        rewritten after every step)."""
+        if not final and time.monotonic() - self.saved < SAVE_SECONDS:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path, self.data)
+        self.saved = time.monotonic()
 
 
 class RoundTrip:
@@ -61,16 +76,21 @@ class RoundTrip:
         from l2l.translate.translators.base import PairUnavailable
 
         what = f"--round_trip {self.translator.name}"
-        out = {}
+        out, missing = {}, {}
         for lang in sorted(source_langs):
             try:
                 pair = self.translator.source_code(self.target), self.translator.target_code(lang)
                 self.translator.check_pair(*pair)
-            except PairUnavailable as e:
-                raise UsageError(f"{what} cannot translate {self.target} back into {lang}: {e}") from None
-            except UsageError as e:
-                raise UsageError(f"{what} cannot translate {self.target} back into {lang}: {first_line(e)}") from None
+            except (PairUnavailable, UsageError) as e:
+                missing[lang] = first_line(e)
+                continue
             out[lang] = pair
+        if missing and not out:
+            lang, why = next(iter(missing.items()))
+            raise UsageError(f"{what} cannot translate {self.target} back into {lang}: {why}")
+        if missing:
+            log(f"note: {what} cannot translate {self.target} back into {', '.join(missing)}: those texts are not "
+                "scored")
         return out
 
     def score(self, items: list[tuple[str, Pair]]) -> list[float | None]:
@@ -79,13 +99,13 @@ class RoundTrip:
 
         from l2l.translate.pieces import PieceTranslator
 
-        codes = self.codes({lang for lang, p in items if p.source.strip() and p.output.strip()})
+        codes = self.codes({lang for lang, p in items if scorable(p)})
         scores: list[float | None] = [None] * len(items)
         self.translator.load()
         for lang, (src, tgt) in codes.items():
             mover = PieceTranslator(self.translator, tgt)
             mover.cache = {(src, k): v for k, v in self.cache.data.get(f"{src}>{tgt}", {}).items()}
-            todo = [i for i, (lg, p) in enumerate(items) if lg == lang and p.source.strip() and p.output.strip()]
+            todo = [i for i, (lg, p) in enumerate(items) if lg == lang and scorable(p)]
             with tqdm(total=len(todo), desc=f"round trip {self.target}->{lang}", unit="text", leave=False) as bar:
                 for start in range(0, len(todo), WINDOW):
                     window = todo[start:start + WINDOW]
@@ -93,7 +113,7 @@ class RoundTrip:
                     for i, back in zip(window, backs):
                         scores[i] = sacrebleu.sentence_chrf(back, [items[i][1].source]).score / 100
                     self.cache.data[f"{src}>{tgt}"] = {k: v for (s, k), v in mover.cache.items() if s == src}
-                    self.cache.save()
+                    self.cache.save(final=start + WINDOW >= len(todo))
                     bar.update(len(window))
         return scores
 
@@ -109,12 +129,13 @@ class QualityEstimate:
         self.checkpoint = self.find_checkpoint(model)
         self.command = self.find_command(command)
         self.threshold, self.gpus, self.batch_size = threshold, gpus, batch_size
-        stat = self.checkpoint.stat()
-        self.cache = PieceCache(cache_dir / f"qe-{_digest(str(self.checkpoint.resolve()), str(stat.st_size))}.json")
+        stat = self.checkpoint.stat()  # another checkpoint at the same path: other scores
+        key = _digest(str(self.checkpoint), str(stat.st_size), str(stat.st_mtime_ns))
+        self.cache = PieceCache(cache_dir / f"qe-{key}.json")
 
     @staticmethod
     def find_checkpoint(model: str) -> Path:
-        path = Path(model).expanduser()
+        path = Path(model).expanduser().resolve()
         ckpt = path if path.suffix == ".ckpt" else path / "checkpoints" / "model.ckpt"
         if not ckpt.is_file() or not (ckpt.parents[1] / "hparams.yaml").is_file():
             raise UsageError(f"--qe_model {model}: not a COMET model folder (it needs hparams.yaml and "
@@ -131,13 +152,16 @@ class QualityEstimate:
         return found
 
     def score(self, items: list[tuple[str, Pair]]) -> list[float | None]:
-        keys = [_digest(p.source, p.output) if p.source.strip() and p.output.strip() else None for _, p in items]
+        keys = [_digest(p.source, p.output) if scorable(p) else None for _, p in items]
         todo = {k: p for k, (_, p) in zip(keys, items) if k is not None and k not in self.cache.data}
         if todo:
             log(f"quality estimation: {len(todo)} pairs through {self.checkpoint}")
-            for k, s in zip(todo, self._run([todo[k] for k in todo])):
-                self.cache.data[k] = s
-            self.cache.save()
+            order = list(todo)
+            step = max(WINDOW, len(order) // 20)  # comet-score loads the model once per step
+            for start in range(0, len(order), step):
+                window = order[start:start + step]
+                self.cache.data.update(zip(window, self._run([todo[k] for k in window])))
+                self.cache.save(final=start + step >= len(order))
         return [None if k is None else self.cache.data[k] for k in keys]
 
     def _run(self, pairs: list[Pair]) -> list[float]:

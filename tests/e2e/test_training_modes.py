@@ -73,6 +73,8 @@ def test_tied_embeddings_stay_tied(tmp_path, models, ranked):
     run_cli("merge_adapter.py", out, merged, "--cpu", check=True, timeout=600)
     from transformers import AutoModelForCausalLM
 
+    saved = weights(merged)  # one matrix, tied in the config (an untied pair would be two, and differ)
+    assert "lm_head.weight" not in saved and json.loads((merged / "config.json").read_text())["tie_word_embeddings"]
     model = AutoModelForCausalLM.from_pretrained(merged)
     before = AutoModelForCausalLM.from_pretrained(base).get_input_embeddings().weight
     assert torch.equal(model.get_input_embeddings().weight, model.get_output_embeddings().weight)
