@@ -260,3 +260,14 @@ def smollm2_cache(tmp_path_factory):
 
     cache = built_once(tmp_path_factory, "l2l_cache", build)
     return cache, (cache / "folder.txt").read_text()
+
+
+@pytest.fixture()
+def ranked(tmp_path):
+    """OASST trees in Dutch, each a question with a preferred (rank 0) and a worse (rank 1) answer."""
+    rows = []
+    for t in range(10):
+        rows += [oasst_msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
+                 oasst_msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je {t}.", 0),
+                 oasst_msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1)]
+    return write_jsonl(tmp_path / "ranked.jsonl", rows)

@@ -6,18 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, run_cli, run_main, write_jsonl
-from conftest import oasst_msg as msg
-
-
-@pytest.fixture()
-def ranked(tmp_path):
-    rows = []
-    for t in range(10):
-        rows += [msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
-                 msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je {t}.", 0),
-                 msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1)]
-    return write_jsonl(tmp_path / "ranked.jsonl", rows)
+from conftest import load_records, run_cli, run_main
 
 
 def test_threads_cli_writes_pairs(tmp_path, models, ranked):

@@ -6,20 +6,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
-from conftest import oasst_msg as msg
-from conftest import run_cli, write_jsonl
-
-
-@pytest.fixture()
-def ranked(tmp_path):
-    rows = []
-    for t in range(8):
-        rows += [msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
-                 msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je wel {t}.", 0),
-                 msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1)]
-    return write_jsonl(tmp_path / "ranked.jsonl", rows)
+from conftest import run_cli
 
 
 def train(script, out, data, base, *extra):
