@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_records, run_cli, run_in_process, translated_oasst, write_jsonl
+from conftest import load_records, oasst_msg, run_cli, run_in_process, translated_oasst, write_jsonl
 
 from l2l import templates
 from l2l.templates import TRAINING_FILE
@@ -106,16 +106,14 @@ def pair_from_row(row: dict, fmt: str) -> dict:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_preference_pairs_in_other_trainers_formats(tmp_path, models, fmt):
-    from test_preference import msg
-
     rows = []
     for t in range(4):  # two-turn trees: the second pair's prompt carries a history
-        rows += [msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
-                 msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je {t}.", 0),
-                 msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1),
-                 msg(f"r{t}", f"a{t}", "prompter", f"Waarom {t}?"),
-                 msg(f"c{t}", f"r{t}", "assistant", f"Omdat de zon schijnt {t}.", 0),
-                 msg(f"d{t}", f"r{t}", "assistant", f"Geen idee {t}.", 1)]
+        rows += [oasst_msg(f"q{t}", None, "prompter", f"Hoe gaat het {t}?"),
+                 oasst_msg(f"a{t}", f"q{t}", "assistant", f"Het gaat goed, dank je {t}.", 0),
+                 oasst_msg(f"b{t}", f"q{t}", "assistant", f"Slecht {t}.", 1),
+                 oasst_msg(f"r{t}", f"a{t}", "prompter", f"Waarom {t}?"),
+                 oasst_msg(f"c{t}", f"r{t}", "assistant", f"Omdat de zon schijnt {t}.", 0),
+                 oasst_msg(f"d{t}", f"r{t}", "assistant", f"Geen idee {t}.", 1)]
     data = write_jsonl(tmp_path / "ranked.jsonl", rows)
     run_in_process("-m", "threads", data, tmp_path / "ref", "--base_model", models["chat"], "--preference",
                    "--instruction_prompt", "Wees kort.", check=True)
