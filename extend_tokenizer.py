@@ -39,6 +39,14 @@ class ExtendOptions:
         None,
         "The text's language (default: the dataset's lang column); text found to be in another language is refused.",
     )
+    output_init: str = option(
+        "first_piece", "How an untied output layer's new rows start: first_piece (the row of the first base piece "
+        "the token joins, as EEVE: generation can then choose the new token) or mean (the mean of its pieces' "
+        "rows, which makes it less likely than its first piece). The input rows start as the mean.",
+        choices=["first_piece", "mean"])
+    untie_embeddings: bool = option(
+        False, "Give a model whose output layer is tied to its input embeddings (SmolLM2, Gemma, Qwen2.5 small) an "
+        "output matrix of its own, so --output_init applies (one more vocabulary-sized matrix to train).")
     max_texts: int = option(200_000, "Texts read at most. Default 200000.", type=positive_int)
     overwrite: bool = option(False, "Replace an existing output folder.")
     trust_remote_code: bool = option(False, TRUST_REMOTE_CODE_HELP)
@@ -123,14 +131,14 @@ def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None
         extended = load_tokenizer(str(tmp))
         model = load_model(transformers.AutoModelForCausalLM, cfg.base_model, device="cpu", dtype="auto",
                            trust_remote_code=cfg.trust_remote_code)
-        vocab.init_new_rows(model, new)
+        output_rows = vocab.init_new_rows(model, new, cfg.output_init, cfg.untie_embeddings)
         model.save_pretrained(tmp, safe_serialization=True)
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
         vocab.write_marker(tmp, vocab.extension_record(
             vocab.read_marker(cfg.base_model), cfg.base_model, cfg.dataset, len(tokenizer), new,
             {"before": round(before, 4), "after": round(after, 4)}))
     log(f"{len(new)} new tokens (ids {min(new)}-{max(new)}); tokens per word of the text: {before:.3f} -> "
-        f"{after:.3f} ({after / before:.2f}x)")
+        f"{after:.3f} ({after / before:.2f}x); output rows: {output_rows}")
     print(out)
 
 

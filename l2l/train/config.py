@@ -38,6 +38,11 @@ class TrainingConfig:
         False, "Train the input and output embeddings fully beside LoRA, at --embedding_learning_rate (peft "
         "modules_to_save; tied embeddings stay tied): what reaching a new language, or an extended vocabulary's "
         "new rows, takes. The adapter then holds both matrices.", card=True)
+    new_rows_only: bool = option(
+        False, "Train only the embedding rows an extended vocabulary added (extend_tokenizer.py), every other "
+        "weight frozen (peft TrainableTokens; quantized as usual): the first stage of a two-stage recipe (EEVE). "
+        "Then merge_adapter.py, and train the merged model with --train_embeddings or --full_finetune "
+        "(docs/training.md).", card=True)
     embedding_learning_rate: float | None = option(
         None, "Learning rate of the embeddings with --train_embeddings or --full_finetune. Default: --learning_rate "
         "/ 4 with --train_embeddings (full-rank updates beside low-rank ones; unsloth advises 2-10x below the "
@@ -99,6 +104,9 @@ class TrainingConfig:
             raise UsageError("--embedding_learning_rate needs --train_embeddings or --full_finetune")
         if self.embedding_learning_rate is not None and not 0.0 < self.embedding_learning_rate < 1.0:
             raise UsageError(f"--embedding_learning_rate must be in (0, 1), got {self.embedding_learning_rate}")
+        if self.new_rows_only and (self.train_embeddings or self.full_finetune):
+            raise UsageError("--new_rows_only trains the new rows alone (the first stage); --train_embeddings and "
+                             "--full_finetune are the second stage's: run them on the merged first stage")
         if self.full_finetune and self.quant8:
             raise UsageError("--full_finetune trains every weight in full precision: it cannot train an 8-bit model "
                              "(drop --quant8, or train LoRA)")

@@ -113,7 +113,7 @@ def check_full_finetune_fits(cfg, device: str, reference_copy: bool = False) -> 
         f"optimizer state, plus activations ({device}: {have / gib:.1f} GiB)")
 
 
-def embedding_modules(model) -> list[str]:
+def embedding_modules(model, what_for: str = "--train_embeddings") -> list[str]:
     """The names of the model's input and output embedding modules (as peft's modules_to_save names them); one
     line when the model has none to train."""
     names = []
@@ -124,7 +124,7 @@ def embedding_modules(model) -> list[str]:
             module = None
         found = next((n for n, m in model.named_modules() if module is not None and m is module), None)
         if not found:
-            raise UsageError(f"--train_embeddings: {type(model).__name__} has no {what} embeddings module to train")
+            raise UsageError(f"{what_for}: {type(model).__name__} has no {what} embeddings module to train")
         names.append(found.rsplit(".", 1)[-1])
     return list(dict.fromkeys(names))
 
@@ -167,15 +167,44 @@ def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):
     targets = cfg.target_modules
     targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
     extension = read_marker(cfg.base_model)
-    extra = {"trainable_token_indices": extension["new_token_ids"]} if extension else {}
+    if cfg.new_rows_only and not (extension and extension.get("new_token_ids")):
+        raise UsageError(f"--new_rows_only: {cfg.base_model} has no new vocabulary rows (it was not extended by "
+                         "extend_tokenizer.py); train it with LoRA, --train_embeddings or --full_finetune")
+    extra = {"trainable_token_indices": new_rows(model, extension["new_token_ids"])} if extension else {}
     if cfg.train_embeddings:  # the whole matrices, new rows included
         extra = {"modules_to_save": embedding_modules(model), "ensure_weight_tying": True}
         log(f"--train_embeddings: {', '.join(extra['modules_to_save'])} trained fully beside LoRA")
+    elif cfg.new_rows_only:
+        log(f"--new_rows_only: the {len(extension['new_token_ids'])} new rows of "
+            f"{', '.join(extra['trainable_token_indices'])} trained, every other weight frozen")
     elif extension:
         log(f"the base model's vocabulary was extended (extend_tokenizer.py): its {len(extension['new_token_ids'])} "
             "new embedding rows are trained too")
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+    rank = 1 if cfg.new_rows_only else cfg.lora_r  # --new_rows_only: a rank-1 LoRA kept frozen (a no-op)
+    return LoraConfig(r=rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=targets, bias="none", task_type=task_type, **extra)
+
+
+def new_rows(model, ids: list[int]) -> dict[str, list[int]]:
+    """The new rows to train in each embedding module: the input embeddings, and an untied output layer too (a
+    tied one follows the input rows)."""
+    names = embedding_modules(model, "the extended vocabulary's new rows")
+    inp, out = model.get_input_embeddings(), model.get_output_embeddings()
+    if out is None or out.weight.data_ptr() == inp.weight.data_ptr():
+        names = names[:1]
+    return {name: ids for name in names}
+
+
+def prepare_trainable(trainer, cfg) -> None:
+    """After the trainer wrapped the model: the head's bias exposed for TRL's fused loss, the LoRA layers frozen
+    for --new_rows_only (their B is zero: they change nothing, and only the new rows train), the embeddings'
+    optimizer groups for --train_embeddings / --full_finetune."""
+    expose_head_bias(trainer.model)
+    if getattr(cfg, "new_rows_only", False):
+        for name, p in trainer.model.named_parameters():
+            if "lora_" in name:
+                p.requires_grad = False
+    embedding_optimizer(trainer, cfg)
 
 
 def expose_head_bias(model) -> None:

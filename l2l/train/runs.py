@@ -108,8 +108,7 @@ def sft_trainer(cfg: TrainingConfig, thread_opts: ThreadOptions | None, device: 
     start_checkpoints(cfg, thread_opts)
     trainer = SFTTrainer(model=model, args=config, train_dataset=train_ds, eval_dataset=eval_ds,
                          processing_class=tokenizer, peft_config=peft_config)
-    loading.expose_head_bias(trainer.model)
-    loading.embedding_optimizer(trainer, cfg)
+    loading.prepare_trainable(trainer, cfg)
     return trainer
 
 

@@ -62,9 +62,74 @@ def test_extended_tokenizer_cuts_as_the_base_then_joins(tmp_path, models):
     rows = model.get_input_embeddings().weight
     basew = AutoModelForCausalLM.from_pretrained(models["chat"]).get_input_embeddings().weight
     assert rows.shape[0] == len(ext) and torch.equal(rows[: len(base)], basew[: len(base)])
+    out_rows = model.get_output_embeddings().weight
+    base_out = AutoModelForCausalLM.from_pretrained(models["chat"]).get_output_embeddings().weight
     for i in new:
         assert torch.allclose(rows[i], basew[info["pieces"][str(i)]].mean(0))
+        assert torch.equal(out_rows[i], base_out[info["pieces"][str(i)][0]])  # output side: its first piece
         assert ext.convert_ids_to_tokens(i) == "".join(base.convert_ids_to_tokens(info["pieces"][str(i)]))
+
+
+def test_a_tied_model_untied_so_its_new_output_rows_start_from_their_first_piece(tmp_path, models):
+    import torch
+    from test_training_modes import tied_copy
+    from transformers import AutoModelForCausalLM
+
+    tied = tied_copy(models["chat"], tmp_path / "tied")
+    data = write_jsonl(tmp_path / "pt.jsonl", [{"text": t, "lang": "pt-BR"} for t in PORTUGUESE])
+    kept = run_cli("extend_tokenizer.py", tied, data, tmp_path / "kept", "--num_new_tokens", "10", check=True)
+    assert "output rows: tied to the input rows" in kept.stderr
+    proc = run_cli("extend_tokenizer.py", tied, data, tmp_path / "ext", "--num_new_tokens", "10",
+                   "--untie_embeddings", check=True)
+    assert "output rows: the first piece's output row" in proc.stderr
+    info = json.loads((tmp_path / "ext" / "l2l_vocab_extension.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "ext")
+    assert not model.config.tie_word_embeddings
+    inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
+    base = AutoModelForCausalLM.from_pretrained(tied).get_input_embeddings().weight
+    assert torch.equal(out[: len(base)], base) and torch.equal(inp[: len(base)], base)
+    for i in info["new_token_ids"]:
+        parts = info["pieces"][str(i)]
+        assert torch.equal(out[i], base[parts[0]]) and torch.allclose(inp[i], base[parts].mean(0))
+
+
+def test_two_stages_new_rows_alone_then_everything(tmp_path, models):
+    """EEVE's recipe: --new_rows_only trains the extended vocabulary's rows with every other weight frozen
+    (continued pretraining, a TrainableTokens adapter), merged; then the merged model trained with its
+    embeddings and LoRA."""
+    import torch
+    from test_training_modes import weights
+
+    _, ext = extended(tmp_path, models["chat"])
+    text = tmp_path / "corpus_pt.txt"
+    text.write_text("\n".join(PORTUGUESE * 3) + "\n", encoding="utf-8")
+    stage1, merged1 = tmp_path / "stage1", tmp_path / "merged1"
+    proc = run_cli("pretrain.py", stage1, text, "--base_model", ext, "--new_rows_only", "--noquant", "--max_steps",
+                   "4", "--batch_size", "2", "--max_seq_length", "64", "--learning_rate", "1e-2", "--save_steps",
+                   "1000", check=True)
+    assert "the 20 new rows of embed_tokens, lm_head trained, every other weight frozen" in proc.stderr
+    config = json.loads((stage1 / "adapter_config.json").read_text())
+    assert config["r"] == 1 and set(config["trainable_token_indices"]) == {"embed_tokens", "lm_head"}
+    assert "its new vocabulary rows only" in (stage1 / "README.md").read_text()
+    run_cli("merge_adapter.py", stage1, merged1, "--cpu", check=True)
+    new = json.loads((ext / "l2l_vocab_extension.json").read_text())["new_token_ids"]
+    before, after = weights(ext), weights(merged1)
+    old = [i for i in range(after["model.embed_tokens.weight"].shape[0]) if i not in new]
+    for name in ("model.embed_tokens.weight", "lm_head.weight"):
+        assert torch.equal(after[name][old], before[name][old]), name  # the base's rows untouched
+        assert (after[name][new] - before[name][new]).abs().max() > 1e-3, name  # the new rows trained
+    assert all(torch.equal(after[k], before[k]) for k in before if "embed_tokens" not in k and "lm_head" not in k)
+    data = write_jsonl(tmp_path / "sft.jsonl", [{"instruction": q, "output": a, "lang": "pt-BR"}
+                                                for q, a in zip(PORTUGUESE[::2], PORTUGUESE[1::2])])
+    stage2 = tmp_path / "stage2"
+    run_cli("finetune.py", stage2, data, "Responda em português.", "--base_model", merged1, "--noquant",
+            "--train_embeddings", "--thread_template", "chatml", "--max_steps", "2", "--batch_size", "2",
+            "--save_steps", "1000", check=True)
+    assert json.loads((stage2 / "adapter_config.json").read_text())["modules_to_save"] == ["embed_tokens", "lm_head"]
+    refused = run_in_process("pretrain.py", tmp_path / "x", text, "--base_model", models["chat"], "--new_rows_only",
+                             "--noquant")
+    assert refused.returncode == 2 and "has no new vocabulary rows" in refused.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_finetune_trains_the_new_rows_and_merge_carries_them(tmp_path, models):
@@ -82,15 +147,19 @@ def test_finetune_trains_the_new_rows_and_merge_carries_them(tmp_path, models):
     assert "20 new embedding rows are trained too" in proc.stderr
     cfg = json.loads((adapter / "adapter_config.json").read_text())
     new = json.loads((ext / "l2l_vocab_extension.json").read_text())["new_token_ids"]
-    assert cfg["trainable_token_indices"] == new
+    assert cfg["trainable_token_indices"] == {"embed_tokens": new, "lm_head": new}  # an untied head: both sides
     weights = load_file(adapter / "adapter_model.safetensors")
-    deltas = [v for k, v in weights.items() if "trainable_tokens_delta" in k]
-    assert deltas and all(d.shape[0] == len(new) for d in deltas)
-    before = AutoModelForCausalLM.from_pretrained(ext).get_input_embeddings().weight[new]
-    assert not torch.allclose(deltas[0], before)  # the rows moved
+    deltas = {k.split(".token_adapter")[0].rsplit(".", 1)[-1]: v for k, v in weights.items()
+              if "trainable_tokens_delta" in k}
+    assert set(deltas) == {"embed_tokens", "lm_head"} and all(d.shape[0] == len(new) for d in deltas.values())
+    start = AutoModelForCausalLM.from_pretrained(ext)
+    before = {"embed_tokens": start.get_input_embeddings().weight[new],
+              "lm_head": start.get_output_embeddings().weight[new]}
+    assert all(not torch.allclose(deltas[k], before[k]) for k in deltas)  # the rows moved, on both sides
     run_cli("merge_adapter.py", adapter, merged, "--cpu", check=True)
     model = AutoModelForCausalLM.from_pretrained(merged)
-    assert torch.allclose(model.get_input_embeddings().weight[new], deltas[0], atol=1e-6)
+    assert torch.allclose(model.get_input_embeddings().weight[new], deltas["embed_tokens"], atol=1e-6)
+    assert torch.allclose(model.get_output_embeddings().weight[new], deltas["lm_head"], atol=1e-6)
     assert len(AutoTokenizer.from_pretrained(merged)) == model.get_input_embeddings().weight.shape[0]
     assert (merged / "l2l_vocab_extension.json").is_file()
 
