@@ -42,7 +42,7 @@ class TrainingConfig:
         False, "Train only the embedding rows an extended vocabulary added (extend_tokenizer.py), every other "
         "weight frozen (peft TrainableTokens; quantized as usual): the first stage of a two-stage recipe (EEVE). "
         "Then merge_adapter.py, and train the merged model with --train_embeddings or --full_finetune "
-        "(docs/training.md).", card=True)
+        "(docs/vocabulary.md).", card=True)
     embedding_learning_rate: float | None = option(
         None, "Learning rate of the embeddings with --train_embeddings or --full_finetune. Default: --learning_rate "
         "/ 4 with --train_embeddings (full-rank updates beside low-rank ones; unsloth advises 2-10x below the "
@@ -253,6 +253,9 @@ class PreferenceOptions(ChatTrainingConfig):
         if self.adapter and self.full_finetune:
             raise UsageError("--full_finetune trains a whole model, not an adapter: merge --adapter into its base "
                              "first (merge_adapter.py) and give the merged folder as --base_model")
+        if self.adapter and self.new_rows_only:
+            raise UsageError("--new_rows_only starts a fresh first stage: it cannot continue --adapter (merge it "
+                             "into its base first, or drop --new_rows_only)")
         if not self.beta > 0:
             raise UsageError(f"--beta must be positive, got {self.beta}")
 

@@ -192,7 +192,7 @@ def new_rows(model, ids: list[int]) -> dict[str, list[int]]:
     inp, out = model.get_input_embeddings(), model.get_output_embeddings()
     if out is None or out.weight.data_ptr() == inp.weight.data_ptr():
         names = names[:1]
-    return {name: ids for name in names}
+    return {name: list(ids) for name in names}
 
 
 def prepare_trainable(trainer, cfg) -> None:

@@ -64,7 +64,7 @@ def model_card(cfg, kind: str, summary: dict, template_name: str) -> str:
     rows = "\n".join(f"| {k} | {v} |" for k, v in hp.items())
     metrics = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items())
     what = (f"`{cfg.base_model}` fine-tuned in full" if cfg.full_finetune
-            else f"A TrainableTokens adapter for `{cfg.base_model}` (its new vocabulary rows only)"
+            else f"An adapter for `{cfg.base_model}` that trains its new vocabulary rows only"
             if cfg.new_rows_only else f"A LoRA adapter for `{cfg.base_model}`"
             + (" (with its embeddings trained fully)" if cfg.train_embeddings else ""))
     method = "full-finetune" if cfg.full_finetune else "trainable-tokens" if cfg.new_rows_only else "lora"

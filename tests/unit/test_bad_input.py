@@ -297,6 +297,8 @@ CASES = [
                                      "--train_embeddings"], "--new_rows_only trains the new rows alone"),
     ("ft-rows-not-extended", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--new_rows_only",
                                           "--noquant", "--thread_template", "chatml"], "has no new vocabulary rows"),
+    ("dpo-rows-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--new_rows_only", "--adapter",
+                                 "{adapter}"], "cannot continue --adapter"),
     ("dpo-full-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--full_finetune", "--adapter",
                                  "{adapter}"], "merge --adapter into its base first"),
     ("dpo-emb-adapter", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{chat}", "--train_embeddings",
