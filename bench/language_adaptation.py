@@ -302,7 +302,8 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
     main_run = next(iter(runs.values()))
     result = {"base_model": base, "tuned_model": main_run["tuned_model"], "metrics": main_run["metrics"],
               "ratios": ratios(main_run["metrics"]), "runs": runs, "seconds": seconds,
-              "settings": vars(args) | {"prompt": PROMPT, "model": "SmolLM2-135M-Instruct, LoRA, float32"}}
+              "settings": vars(args) | {"prompt": PROMPT, "model": f"SmolLM2-135M-Instruct, {training_mode(args)}, "
+                                                              "float32"}}
     (out / "results.json").write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     lines = ["| metric | base | " + " | ".join(f"tuned ({k})" for k in runs) + " | target |",
              "|---|---|" + "---|" * len(runs) + "---|"]
@@ -318,6 +319,12 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     chart(out, main_run["metrics"], runs)
+
+
+def training_mode(args) -> str:
+    """What the SFT of this invocation trains, in words (results.json's settings.model)."""
+    return {"embeddings": "LoRA + embeddings", "full": "full fine-tuning",
+            "cpt": f"CPT {args.cpt_steps} steps (LoRA + embeddings), then LoRA"}.get(args.ablation, "LoRA")
 
 
 def chart(out: Path, metrics: dict, runs: dict) -> None:

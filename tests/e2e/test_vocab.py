@@ -78,11 +78,13 @@ def test_a_tied_model_untied_so_its_new_output_rows_start_from_their_first_piece
     tied = tied_copy(models["chat"], tmp_path / "tied")
     data = write_jsonl(tmp_path / "pt.jsonl", [{"text": t, "lang": "pt-BR"} for t in PORTUGUESE])
     kept = run_cli("extend_tokenizer.py", tied, data, tmp_path / "kept", "--num_new_tokens", "10", check=True)
-    assert "output rows: tied to the input rows" in kept.stderr
+    assert "output rows: tied to the input rows" in kept.stderr and "--untie_embeddings gives" in kept.stderr
+    assert json.loads((tmp_path / "kept" / "l2l_vocab_extension.json").read_text())["output_rows"].startswith("tied")
     proc = run_cli("extend_tokenizer.py", tied, data, tmp_path / "ext", "--num_new_tokens", "10",
                    "--untie_embeddings", check=True)
     assert "output rows: the first piece's output row" in proc.stderr
     info = json.loads((tmp_path / "ext" / "l2l_vocab_extension.json").read_text())
+    assert info["output_rows"] == "the first piece's output row"
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "ext")
     assert not model.config.tie_word_embeddings
     inp, out = model.get_input_embeddings().weight, model.get_output_embeddings().weight
