@@ -100,6 +100,18 @@ def local_model(model: str) -> Path:
         raise load_error("model", model, e) from e
 
 
+def check_head_kept(model: str) -> None:
+    """llama.cpp's Gemma converters drop `lm_head.weight` (Gemma ties it): a Gemma given an output layer of its
+    own (extend_tokenizer.py --untie_embeddings) would lose it, trained rows and all, without a word."""
+    path = Path(model, "config.json")
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    text = config.get("text_config") or config
+    if str(config.get("model_type", "")).startswith("gemma") and not text.get("tie_word_embeddings", True):
+        raise UsageError(f"{model} is a Gemma with an untied output layer (extend_tokenizer.py --untie_embeddings); "
+                         "llama.cpp's converter drops it, so the GGUF would answer differently: export the "
+                         "transformers model, or extend without --untie_embeddings")
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg = from_args(ExportOptions, build_parser().parse_args(argv))
     out = check_output(cfg)
@@ -120,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if arch not in llamacpp.supported_architectures(converter):
         raise UsageError(f"llama.cpp's converter ({converter}) cannot convert the architecture {arch}: no GGUF "
                          "export for this model")
+    check_head_kept(base or cfg.model)
     import shutil
 
     from l2l.io import disk_full_names, temp_dir_beside

@@ -136,7 +136,8 @@ def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
         record = vocab.extension_record(vocab.read_marker(cfg.base_model), cfg.base_model, cfg.dataset,
                                         len(tokenizer), new, {"before": round(before, 4), "after": round(after, 4)})
-        vocab.write_marker(tmp, record | {"output_rows": output_rows})
+        record["extensions"][-1]["output_rows"] = record["output_rows"] = output_rows  # this step's, and the last
+        vocab.write_marker(tmp, record)
     hint = " (--output_init does not apply: --untie_embeddings gives them rows of their own)" if (
         output_rows.startswith("tied")) else ""
     log(f"{len(new)} new tokens (ids {min(new)}-{max(new)}); tokens per word of the text: {before:.3f} -> "

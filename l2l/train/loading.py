@@ -160,16 +160,11 @@ def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):
     that --train_embeddings trains."""
     from peft import LoraConfig
 
-    from l2l.vocab import read_marker
-
     if cfg.full_finetune:
         return None
     targets = cfg.target_modules
     targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
-    extension = read_marker(cfg.base_model)
-    if cfg.new_rows_only and not (extension and extension.get("new_token_ids")):
-        raise UsageError(f"--new_rows_only: {cfg.base_model} has no new vocabulary rows (it was not extended by "
-                         "extend_tokenizer.py); train it with LoRA, --train_embeddings or --full_finetune")
+    extension = check_new_rows(cfg)
     extra = {"trainable_token_indices": new_rows(model, extension["new_token_ids"])} if extension else {}
     if cfg.train_embeddings:  # the whole matrices, new rows included
         extra = {"modules_to_save": embedding_modules(model), "ensure_weight_tying": True}
@@ -185,6 +180,17 @@ def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):
                       target_modules=targets, bias="none", task_type=task_type, **extra)
 
 
+def check_new_rows(cfg) -> dict | None:
+    """The base's extension record (None for a base never extended); --new_rows_only needs one."""
+    from l2l.vocab import read_marker
+
+    extension = read_marker(cfg.base_model)
+    if getattr(cfg, "new_rows_only", False) and not (extension and extension.get("new_token_ids")):
+        raise UsageError(f"--new_rows_only: {cfg.base_model} has no new vocabulary rows (it was not extended by "
+                         "extend_tokenizer.py); train it with LoRA, --train_embeddings or --full_finetune")
+    return extension
+
+
 def new_rows(model, ids: list[int]) -> dict[str, list[int]]:
     """The new rows to train in each embedding module: the input embeddings, and an untied output layer too (a
     tied one follows the input rows)."""
@@ -196,13 +202,21 @@ def new_rows(model, ids: list[int]) -> dict[str, list[int]]:
 
 
 def prepare_trainable(trainer, cfg) -> None:
-    """After the trainer wrapped the model: the head's bias exposed for TRL's fused loss, the LoRA layers frozen
-    for --new_rows_only (their B is zero: they change nothing, and only the new rows train), the embeddings'
-    optimizer groups for --train_embeddings / --full_finetune."""
+    """After the trainer wrapped the model: the head's bias exposed for TRL's fused loss, new vocabulary rows
+    kept in float32, the LoRA layers frozen for --new_rows_only (their B is zero: they change nothing, and only
+    the new rows train), the embeddings' optimizer groups for --train_embeddings / --full_finetune."""
+    import torch
+
     expose_head_bias(trainer.model)
+    for name, p in trainer.model.named_parameters():
+        if "trainable_tokens_delta" in name and p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()  # TRL casts the trainable weights of a 4-bit model to bf16: too coarse for Adam
     if getattr(cfg, "new_rows_only", False):
         for name, p in trainer.model.named_parameters():
-            if "lora_" in name:
+            if "lora_" in name and p.requires_grad:
+                # DPO's reference pass (the adapter disabled, then enabled) makes peft set requires_grad again;
+                # the zero gradient keeps them out of the gradient norm that clipping scales the new rows by
+                p.register_hook(torch.zeros_like)
                 p.requires_grad = False
     embedding_optimizer(trainer, cfg)
 

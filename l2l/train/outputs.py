@@ -61,6 +61,9 @@ def model_card(cfg, kind: str, summary: dict, template_name: str) -> str:
     hp = {k: getattr(cfg, k) for k in names_where(type(cfg), "card")}
     hp["thread_template"] = template_name
     hp["quantization"] = cfg.quantization
+    if cfg.full_finetune or getattr(cfg, "new_rows_only", False):  # no LoRA trained: its settings do not apply
+        for k in ("lora_r", "lora_alpha", "lora_dropout", "target_modules"):
+            hp.pop(k, None)
     rows = "\n".join(f"| {k} | {v} |" for k, v in hp.items())
     metrics = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in summary.items())
     what = (f"`{cfg.base_model}` fine-tuned in full" if cfg.full_finetune

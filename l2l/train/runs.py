@@ -21,6 +21,7 @@ def check_outputs(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None)
     from l2l.io import check_apart, check_output_free, check_writable
     from l2l.modeling import check_model_files
     from l2l.train.config import check_checkpoints, flat_settings
+    from l2l.train.loading import check_new_rows
 
     inputs = (*cfg.inputs(), *([thread_opts.source_dataset] if thread_opts else []))
     check_output_free(cfg.tuned_model, cfg.overwrite, inputs=inputs)
@@ -31,6 +32,7 @@ def check_outputs(cfg: TrainingConfig, thread_opts: ThreadOptions | None = None)
         check_apart(cfg.threads_output_name, *inputs, cfg.tuned_model, cfg.checkpoints_dir)
         check_output_free(cfg.threads_output_name, True, flag="--threads_output_name")  # replaced by each run
     check_model_files(cfg.base_model)
+    check_new_rows(cfg)
     check_checkpoints(cfg, flat_settings(cfg, *([thread_opts] if thread_opts else [])))
 
 

@@ -134,6 +134,45 @@ def test_two_stages_new_rows_alone_then_everything(tmp_path, models):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("script,quant,tied", [("finetune_dpo.py", [], False),
+                                               ("finetune_orpo.py", ["--noquant"], True)])
+def test_preference_training_of_the_new_rows_alone(tmp_path, models, script, quant, tied):
+    """--new_rows_only in DPO (on a 4-bit base, an untied head: both sides) and ORPO (a tied model, as SmolLM2):
+    only the extended vocabulary's rows move, trained in float32; every other weight of the merged model is the
+    base's, and a tied model stays tied."""
+    import torch
+    from conftest import oasst_msg
+    from safetensors.torch import load_file
+    from test_training_modes import tied_copy, weights
+
+    _, ext = extended(tmp_path, tied_copy(models["chat"], tmp_path / "tied") if tied else models["chat"])
+    rows = []
+    for t, (q, a) in enumerate(zip(PORTUGUESE[::2], PORTUGUESE[1::2])):
+        rows += [oasst_msg(f"q{t}", None, "prompter", q, lang="pt-BR"),
+                 oasst_msg(f"a{t}", f"q{t}", "assistant", a, 0, lang="pt-BR"),
+                 oasst_msg(f"b{t}", f"q{t}", "assistant", "Não sei.", 1, lang="pt-BR")]
+    ranked = write_jsonl(tmp_path / "ranked_pt.jsonl", rows)
+    out, merged = tmp_path / "pref", tmp_path / "merged"
+    proc = run_cli(script, out, ranked, "Responda em português.", "--base_model", ext, *quant,
+                   "--new_rows_only", "--thread_template", "chatml", "--max_steps", "3", "--batch_size", "2",
+                   "--learning_rate", "1e-2", "--save_steps", "1000", check=True, timeout=600)
+    sides = ["embed_tokens"] if tied else ["embed_tokens", "lm_head"]
+    assert f"new rows of {', '.join(sides)} trained, every other weight frozen" in proc.stderr
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 1
+    assert "lora_r" not in (out / "README.md").read_text()  # the card lists no LoRA settings that did not apply
+    deltas = [v for k, v in load_file(out / "adapter_model.safetensors").items() if "trainable_tokens_delta" in k]
+    assert deltas and all(d.dtype == torch.float32 for d in deltas)
+    run_cli("merge_adapter.py", out, merged, "--cpu", check=True)
+    new = json.loads((ext / "l2l_vocab_extension.json").read_text())["new_token_ids"]
+    before, after = weights(ext), weights(merged)
+    assert ("lm_head.weight" in after) is not tied
+    old = [i for i in range(after["model.embed_tokens.weight"].shape[0]) if i not in new]
+    for name in [f"model.{sides[0]}.weight", *[f"{s}.weight" for s in sides[1:]]]:
+        assert torch.equal(after[name][old], before[name][old]), name
+        assert (after[name][new] - before[name][new]).abs().max() > 1e-4, name
+    assert all(torch.equal(after[k], before[k]) for k in before if "embed_tokens" not in k and "lm_head" not in k)
+
+
 def test_finetune_trains_the_new_rows_and_merge_carries_them(tmp_path, models):
     """finetune.py on an extended model trains its new embedding rows (a small adapter: the rows, not the
     matrix); merge_adapter.py writes them into a model with the extended vocabulary."""

@@ -123,6 +123,14 @@ def _found_later(root: Path, w: dict, oasst: list[dict]) -> None:
     (Path(w["huge"]) / "config.json").write_text(json.dumps({
         "model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 8192, "intermediate_size": 28672,
         "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256}))
+    w["gemma_untied"] = str(root / "gemma_untied")  # a Gemma given an output layer of its own: weights never read
+    shutil.copytree(w["huge"], w["gemma_untied"])
+    (Path(w["gemma_untied"]) / "model.safetensors").write_bytes(
+        (Path(w["chat"]) / "model.safetensors").read_bytes())
+    (Path(w["gemma_untied"]) / "config.json").write_text(json.dumps({
+        "model_type": "gemma", "architectures": ["GemmaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 16,
+        "vocab_size": 256, "tie_word_embeddings": False}))
     w["short_txt"] = str(root / "short.txt")
     Path(w["short_txt"]).write_text("Too short.\n\n   \n\nAlso short.\n")
     manifest = {"format": "l2l-translation-checkpoint", "version": 1, "dataset": w["alpaca"], "target_language": "nl",
@@ -435,6 +443,7 @@ CASES = [
     ("ft-trunc", "finetune", [O("m"), "{oasst}", "P", "--base_model", "{trunc}"], "model.safetensors is cut short"),
     ("dpo-trunc", "dpo", [O("m"), "{oasst}", "P", "--base_model", "{trunc}"], "model.safetensors is cut short"),
     ("gg-trunc", "gguf", ["{trunc}", O("m.gguf")], "model.safetensors is cut short"),
+    ("gg-gemma-untied", "gguf", ["{gemma_untied}", O("m.gguf")], "llama.cpp's converter drops it"),
     ("ev-trunc", "eval", ["{trunc}", "{chat}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang", "nl"],
      "model.safetensors is cut short"),
     ("tr-trunc", "translate", ["llm", "--model_name", "{trunc}", "nl", O("ck"), "--base_dataset", "{alpaca}",
