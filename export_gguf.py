@@ -75,11 +75,9 @@ def check_output(cfg) -> Path:
     return out
 
 
-def architecture(model: str, trust_remote_code: bool) -> str:
+def architecture(config, model: str) -> str:
     """The model's Hugging Face architecture name, from its config."""
-    from l2l.modeling import load_config
-
-    archs = getattr(load_config(model, trust_remote_code=trust_remote_code), "architectures", None) or []
+    archs = getattr(config, "architectures", None) or []
     if not archs:
         raise UsageError(f"{model}'s config names no architecture: llama.cpp's converter needs one")
     return archs[0]
@@ -100,13 +98,10 @@ def local_model(model: str) -> Path:
         raise load_error("model", model, e) from e
 
 
-def check_head_kept(model: str) -> None:
+def check_head_kept(config, model: str) -> None:
     """llama.cpp's Gemma converters drop `lm_head.weight` (Gemma ties it): a Gemma given an output layer of its
     own (extend_tokenizer.py --untie_embeddings) would lose it, trained rows and all, without a word."""
-    path = Path(model, "config.json")
-    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    text = config.get("text_config") or config
-    if str(config.get("model_type", "")).startswith("gemma") and not text.get("tie_word_embeddings", True):
+    if str(config.model_type).startswith("gemma") and not config.get_text_config().tie_word_embeddings:
         raise UsageError(f"{model} is a Gemma with an untied output layer (extend_tokenizer.py --untie_embeddings); "
                          "llama.cpp's converter drops it, so the GGUF would answer differently: export the "
                          "transformers model, or extend without --untie_embeddings")
@@ -127,12 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     for folder in (cfg.model, base):
         if folder:
             check_model_files(folder)
-    arch = architecture(base or cfg.model, cfg.trust_remote_code)
+    from l2l.modeling import load_config
+
+    config = load_config(base or cfg.model, trust_remote_code=cfg.trust_remote_code)
+    arch = architecture(config, base or cfg.model)
     converter = llamacpp.find_converter(cfg.llama_cpp)
     if arch not in llamacpp.supported_architectures(converter):
         raise UsageError(f"llama.cpp's converter ({converter}) cannot convert the architecture {arch}: no GGUF "
                          "export for this model")
-    check_head_kept(base or cfg.model)
+    check_head_kept(config, base or cfg.model)
     import shutil
 
     from l2l.io import disk_full_names, temp_dir_beside

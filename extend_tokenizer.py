@@ -134,10 +134,9 @@ def save_extended(cfg, tokenizer, spec: dict, new: dict, counts, pieces) -> None
         output_rows = vocab.init_new_rows(model, new, cfg.output_init, cfg.untie_embeddings)
         model.save_pretrained(tmp, safe_serialization=True)
         before, after = vocab.report(counts, pieces, None), vocab.report(counts, pieces, extended)
-        record = vocab.extension_record(vocab.read_marker(cfg.base_model), cfg.base_model, cfg.dataset,
-                                        len(tokenizer), new, {"before": round(before, 4), "after": round(after, 4)})
-        record["extensions"][-1]["output_rows"] = record["output_rows"] = output_rows  # this step's, and the last
-        vocab.write_marker(tmp, record)
+        vocab.write_marker(tmp, vocab.extension_record(
+            vocab.read_marker(cfg.base_model), cfg.base_model, cfg.dataset, len(tokenizer), new,
+            {"before": round(before, 4), "after": round(after, 4)}, output_rows))
     hint = " (--output_init does not apply: --untie_embeddings gives them rows of their own)" if (
         output_rows.startswith("tied")) else ""
     log(f"{len(new)} new tokens (ids {min(new)}-{max(new)}); tokens per word of the text: {before:.3f} -> "

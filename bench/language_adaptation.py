@@ -272,9 +272,7 @@ def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, s
         return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted"),
                 f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked")}
     if args.ablation in ("cpt", "embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
-        label = {"cpt": f"CPT {args.cpt_steps} steps, then LoRA", "embeddings": "LoRA + embeddings",
-                 "full": "full fine-tuning"}[args.ablation]
-        return {label: (data, args.english_fraction, f"-{args.ablation}")}
+        return {training_mode(args): (data, args.english_fraction, f"-{args.ablation}")}
     fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
     return {f"english_fraction={f:g}": (data, f, "") for f in fractions}
 
@@ -322,9 +320,10 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
 
 
 def training_mode(args) -> str:
-    """What the SFT of this invocation trains, in words (results.json's settings.model)."""
+    """What the SFT of this invocation trains, in words: the ablation run's label, and results.json's
+    settings.model."""
     return {"embeddings": "LoRA + embeddings", "full": "full fine-tuning",
-            "cpt": f"CPT {args.cpt_steps} steps (LoRA + embeddings), then LoRA"}.get(args.ablation, "LoRA")
+            "cpt": f"CPT {args.cpt_steps} steps, then LoRA"}.get(args.ablation, "LoRA")
 
 
 def chart(out: Path, metrics: dict, runs: dict) -> None:

@@ -135,24 +135,25 @@ def init_new_rows(model, new: dict[int, list[int]], output_init: str = "first_pi
 
 
 def extension_record(earlier: dict | None, base_model: str, learned_from: str, base_vocab_size: int,
-                     new: dict[int, list[int]], tokens_per_word: dict) -> dict:
+                     new: dict[int, list[int]], tokens_per_word: dict, output_rows: str) -> dict:
     """The l2l_vocab_extension.json of an extended model. Extending an extended model adds to its record:
     base_model, base_vocab_size and new_token_ids stay relative to the original base (every id new against it
-    is trained by finetune.py), and each extension is listed."""
+    is trained by finetune.py), and each extension is listed; output_rows (what init_new_rows returned) is the
+    last extension's."""
     step = {"extended": base_model, "learned_from": learned_from, "new_token_ids": sorted(new),
-            "tokens_per_word": tokens_per_word}
+            "tokens_per_word": tokens_per_word, "output_rows": output_rows}
     pieces = {str(i): parts for i, parts in sorted(new.items())}
     if earlier is None:
         return {"base_model": base_model, "learned_from": learned_from, "base_vocab_size": base_vocab_size,
                 "new_token_ids": sorted(new), "pieces": pieces, "tokens_per_word": tokens_per_word,
-                "extensions": [step]}
+                "output_rows": output_rows, "extensions": [step]}
     first = earlier.get("extensions") or [{k: earlier.get(k) for k in ("learned_from", "new_token_ids",
                                                                         "tokens_per_word")}]
     return {**earlier, "new_token_ids": sorted({*earlier.get("new_token_ids", []), *new}),
             "pieces": {**earlier.get("pieces", {}), **pieces},
             "tokens_per_word": {"before": earlier.get("tokens_per_word", {}).get("before"),
                                 "after": tokens_per_word.get("after")},
-            "extensions": [*first, step]}
+            "output_rows": output_rows, "extensions": [*first, step]}
 
 
 def write_marker(folder: Path, info: dict) -> None:

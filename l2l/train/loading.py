@@ -132,17 +132,10 @@ def embedding_modules(model, what_for: str = "--train_embeddings") -> list[str]:
 def embedding_optimizer(trainer, cfg) -> None:
     """--train_embeddings / --full_finetune: the optimizer the trainer makes (--optim, its weight-decay groups,
     bitsandbytes' 32-bit embedding state), with the embeddings moved into groups of their own at
-    --embedding_learning_rate; trained embeddings kept in float32 (peft casts only its adapter layers)."""
+    --embedding_learning_rate."""
     if not (cfg.train_embeddings or cfg.full_finetune):
         return
-    import torch
-
-    model = trainer.model
-    embeddings = {id(p): p for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
-                  for p in m.parameters() if p.requires_grad}
-    for p in embeddings.values():
-        if p.dtype != torch.float32:
-            p.data = p.data.float()
+    embeddings = float32_embeddings(trainer.model)
     optimizer = trainer.create_optimizer()
     for group in list(optimizer.param_groups):
         moved = [p for p in group["params"] if id(p) in embeddings]
@@ -153,6 +146,20 @@ def embedding_optimizer(trainer, cfg) -> None:
     optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
     n = sum(p.numel() for p in embeddings.values())
     log(f"embeddings: {n / 1e6:.1f}M parameters trained at {cfg.embedding_lr:g}, the rest at {cfg.learning_rate:g}")
+
+
+def float32_embeddings(model) -> dict:
+    """{id: parameter} of what trains in the input and output embeddings (the whole matrices, or an extended
+    vocabulary's new rows), cast to float32: TRL casts a 4-bit model's trainable weights to bf16, too coarse
+    for Adam, and peft casts only its adapter layers."""
+    import torch
+
+    embeddings = {id(p): p for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
+                  for p in m.parameters() if p.requires_grad}
+    for p in embeddings.values():
+        if p.dtype != torch.float32:
+            p.data = p.data.float()
+    return embeddings
 
 
 def lora_config(cfg, model=None, task_type: str = "CAUSAL_LM"):
@@ -185,7 +192,7 @@ def check_new_rows(cfg) -> dict | None:
     from l2l.vocab import read_marker
 
     extension = read_marker(cfg.base_model)
-    if getattr(cfg, "new_rows_only", False) and not (extension and extension.get("new_token_ids")):
+    if cfg.new_rows_only and not (extension and extension.get("new_token_ids")):
         raise UsageError(f"--new_rows_only: {cfg.base_model} has no new vocabulary rows (it was not extended by "
                          "extend_tokenizer.py); train it with LoRA, --train_embeddings or --full_finetune")
     return extension
@@ -208,10 +215,8 @@ def prepare_trainable(trainer, cfg) -> None:
     import torch
 
     expose_head_bias(trainer.model)
-    for name, p in trainer.model.named_parameters():
-        if "trainable_tokens_delta" in name and p.requires_grad and p.dtype != torch.float32:
-            p.data = p.data.float()  # TRL casts the trainable weights of a 4-bit model to bf16: too coarse for Adam
-    if getattr(cfg, "new_rows_only", False):
+    float32_embeddings(trainer.model)
+    if cfg.new_rows_only:
         for name, p in trainer.model.named_parameters():
             if "lora_" in name and p.requires_grad:
                 # DPO's reference pass (the adapter disabled, then enabled) makes peft set requires_grad again;

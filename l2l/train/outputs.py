@@ -61,7 +61,7 @@ def model_card(cfg, kind: str, summary: dict, template_name: str) -> str:
     hp = {k: getattr(cfg, k) for k in names_where(type(cfg), "card")}
     hp["thread_template"] = template_name
     hp["quantization"] = cfg.quantization
-    if cfg.full_finetune or getattr(cfg, "new_rows_only", False):  # no LoRA trained: its settings do not apply
+    if cfg.full_finetune or cfg.new_rows_only:  # no LoRA trained: its settings do not apply
         for k in ("lora_r", "lora_alpha", "lora_dropout", "target_modules"):
             hp.pop(k, None)
     rows = "\n".join(f"| {k} | {v} |" for k, v in hp.items())
