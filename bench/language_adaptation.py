@@ -19,7 +19,9 @@ Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DI
 DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
 With --ablation corrupted it writes the faults of bench/translation_quality.py (untranslated, empty, truncated,
 addition, loop, wrong language, structure lost; an equal part each) into --corrupt_share of the translated
-training records and trains twice: on that data as it is, and on what check_translations.py --drop_flagged keeps.
+training records and trains twice: on that data as it is, and on what check_translations.py --drop_flagged keeps,
+for the same number of epochs (--max_steps scaled by the records kept, as finetune.py's default
+--num_train_epochs would give a user who filters).
 With --ablation cpt it first continues pretraining (pretrain.py, --cpt_steps, LoRA with the embeddings
 trained) on everyday human Brazilian Portuguese, Debian's fortunes-br (80 %), and English (the World English
 Bible without John, 20 %), merges it, then runs the same SFT on it. --ablation embeddings trains the SFT with
@@ -160,14 +162,15 @@ MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_fine
 
 
 def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str = "",
-             mode: str = "lora") -> tuple[Path, float]:
+             mode: str = "lora", steps: int = 0) -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
     lr = args.learning_rate / 10 if mode == "full" else args.learning_rate
-    t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g} ({mode})",
+    steps = steps or args.max_steps
+    t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g} ({mode}, {steps} steps)",
              out / f"{tuned.name}.log", "finetune.py",
              str(tuned), str(data), PROMPT,
              "--base_model", base, "--noquant", "--thread_template", "chatml", "--english_fraction",
-             str(english_fraction), "--max_steps", str(args.max_steps), "--batch_size",
+             str(english_fraction), "--max_steps", str(steps), "--batch_size",
              str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
              str(lr), "--lora_r", str(args.lora_r), "--lora_alpha", str(2 * args.lora_r),
              "--logging_steps", "25", "--save_steps", "100000", "--overwrite", *MODES[mode])
@@ -248,33 +251,37 @@ def main() -> None:
     sft_base = base
     if args.ablation == "cpt":
         sft_base, seconds["continued pretraining"] = continued_pretraining(args, base, out)
-    for label, (train_data, fraction, suffix) in plan.items():
+    for label, (train_data, fraction, suffix, steps) in plan.items():
         mode = args.ablation if args.ablation in MODES else "lora"
-        tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, mode)
+        tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, mode, steps)
         if sft_base != base:
             tuned, t_merge = merged_model(tuned, out)
             t_train += t_merge
         metrics, t_eval = evaluate(args, base, tuned, held, text, out)
-        runs[label] = {"tuned_model": str(tuned), "data": str(train_data), "metrics": metrics}
+        runs[label] = {"tuned_model": str(tuned), "data": str(train_data), "steps": steps, "metrics": metrics}
         seconds[f"train {label}"] = round(t_train)
         seconds[f"evaluate {label}"] = round(t_eval)
     write(out, args, base, runs, seconds)
 
 
-def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, str]]:
-    """{label: (training data, --english_fraction, model folder suffix)} for the main run or the ablation."""
+def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, str, int]]:
+    """{label: (training data, --english_fraction, model folder suffix, --max_steps)} for the main run or the
+    ablation."""
+    steps = args.max_steps
     if args.ablation == "corrupted":
         bad, kept, counts = corrupted(data, out, args.corrupt_share)
         (out / "corruption.json").write_text(json.dumps(counts, indent=1), encoding="utf-8")
         print(f"corrupted {counts['corrupted']} of {counts['records']} records; --drop_flagged left out "
               f"{counts['dropped']}, {counts['corrupted_dropped']} of them corrupted", file=sys.stderr)
         share = f"{args.corrupt_share:.0%}"
-        return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted"),
-                f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked")}
+        # the same epochs over fewer records: what finetune.py's default (--num_train_epochs) gives a user
+        kept_steps = round(steps * (counts["records"] - counts["dropped"]) / counts["records"])
+        return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted", steps),
+                f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked", kept_steps)}
     if args.ablation in ("cpt", "embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
-        return {training_mode(args): (data, args.english_fraction, f"-{args.ablation}")}
+        return {training_mode(args): (data, args.english_fraction, f"-{args.ablation}", steps)}
     fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
-    return {f"english_fraction={f:g}": (data, f, "") for f in fractions}
+    return {f"english_fraction={f:g}": (data, f, "", steps) for f in fractions}
 
 
 def ratios(metrics: dict) -> dict:
