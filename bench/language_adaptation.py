@@ -161,11 +161,10 @@ def corrupted(data: Path, out: Path, share: float) -> tuple[Path, Path, dict]:
 MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_finetune"]}
 
 
-def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str = "",
-             mode: str = "lora", steps: int = 0) -> tuple[Path, float]:
+def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str, mode: str,
+             steps: int) -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
     lr = args.learning_rate / 10 if mode == "full" else args.learning_rate
-    steps = steps or args.max_steps
     t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g} ({mode}, {steps} steps)",
              out / f"{tuned.name}.log", "finetune.py",
              str(tuned), str(data), PROMPT,
