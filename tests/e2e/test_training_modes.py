@@ -4,6 +4,7 @@ SFT, DPO, merging and inference."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import torch
@@ -58,6 +59,9 @@ def test_tied_embeddings_stay_tied(tmp_path, models, ranked):
     out, merged = tmp_path / "emb", tmp_path / "merged"
     train("finetune.py", out, ranked, base, "--noquant", "--train_embeddings", "--max_steps", "3")
     assert "embed_tokens" in json.loads((out / "adapter_config.json").read_text())["modules_to_save"]
+    if importlib.util.find_spec("lm_eval"):  # the adapter itself scored by lm-eval, which ties embeddings again
+        scores = evaluated_with_lm_eval(tmp_path, base, out)
+        assert scores["base"]["lm_eval:leitura:acc"] in (0, 0.5, 1) and "lm_eval:leitura:acc" in scores["tuned"]
     run_cli("merge_adapter.py", out, merged, "--cpu", check=True, timeout=600)
     from transformers import AutoModelForCausalLM
 
@@ -67,6 +71,25 @@ def test_tied_embeddings_stay_tied(tmp_path, models, ranked):
     before = AutoModelForCausalLM.from_pretrained(base).get_input_embeddings().weight
     assert torch.equal(model.get_input_embeddings().weight, model.get_output_embeddings().weight)
     assert (model.get_input_embeddings().weight - before).abs().max() > 1e-4
+
+
+def evaluated_with_lm_eval(tmp_path, base, adapter) -> dict:
+    """evaluate_model.py base ADAPTER with a two-question local lm-eval task: {model: its results row}."""
+    from l2l.benchmarks import write_choice_task
+
+    items = [{"passage": "De kat slaapt op de bank.", "question": "Waar slaapt de kat?",
+              "choices": ["Op de bank", "In de tuin"], "answer": 0},
+             {"passage": "Jan koopt twee appels.", "question": "Hoeveel appels koopt Jan?",
+              "choices": ["Drie", "Twee"], "answer": 1}]
+    write_choice_task(tmp_path / "tasks", "leitura", items, "nl")
+    held = tmp_path / "held.jsonl"
+    held.write_text("".join(json.dumps({"instruction": f"Vraag {i}?", "output": f"Antwoord {i}."}) + "\n"
+                            for i in range(2)), encoding="utf-8")
+    run_cli("evaluate_model.py", base, adapter, "--dataset", held, "--target_lang", "nl", "--eval_fraction", "1",
+            "--n_prompts", "1", "--max_new_tokens", "3", "--thread_template", "chatml", "--lm_eval_include_path",
+            tmp_path / "tasks", "--lm_eval_tasks", "leitura", "--output_dir", tmp_path / "eval", check=True,
+            timeout=600)
+    return {r["model"]: r for r in json.loads((tmp_path / "eval" / "results.json").read_text())["results"]}
 
 
 def test_full_finetune_sft_then_dpo(tmp_path, models, ranked):
