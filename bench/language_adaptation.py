@@ -114,8 +114,8 @@ def parse_args():
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     p.add_argument("--reuse_training", action="store_true",
-                   help="keep the fine-tuned models already in --output_dir (same settings) instead of training "
-                        "them again: evaluate only")
+                   help="keep the SFT models already in --output_dir (same settings) instead of training them "
+                        "again (their time recorded as 'reused'); --ablation cpt still runs its CPT stage")
     return p.parse_args()
 
 
@@ -263,7 +263,7 @@ def main() -> None:
             t_train += t_merge
         metrics, t_eval = evaluate(args, base, tuned, held, text, out)
         runs[label] = {"tuned_model": str(tuned), "data": str(train_data), "steps": steps, "metrics": metrics}
-        seconds[f"train {label}"] = round(t_train)
+        seconds[f"train {label}"] = round(t_train) if t_train else "reused"
         seconds[f"evaluate {label}"] = round(t_eval)
     write(out, args, base, runs, seconds)
 

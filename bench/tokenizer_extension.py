@@ -80,6 +80,17 @@ def translated_faq(out: Path) -> Path:
     return data
 
 
+def same_training(args, out: Path) -> None:
+    """--reuse_training keeps adapters trained with the same corpus, vocabulary and CPT settings only."""
+    keys = ("num_new_tokens", "max_steps", "corpus", "untie_embeddings", "train_embeddings")
+    wanted, record = {k: getattr(args, k) for k in keys}, out / "training_settings.json"
+    before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    if args.reuse_training and before is not None and before != wanted:
+        sys.exit(f"--reuse_training: {out} was trained with {before}, not {wanted}: drop --reuse_training or "
+                 "give another --output_dir")
+    record.write_text(json.dumps(wanted), encoding="utf-8")
+
+
 def training_text(args, out: Path) -> tuple[Path, Path, str]:
     """(what extend_tokenizer.py learns from, the CPT's text file, in words) for --corpus."""
     if args.corpus == "fortunes":
@@ -170,6 +181,7 @@ def main() -> None:
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
     held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
+    same_training(args, out)
     source, text, learned_from = training_text(args, out)
     extended = out / f"smollm2-pt-vocab{args.num_new_tokens}"
     t_extend = step("extend_tokenizer.py", out / "extend.log", "extend_tokenizer.py", base, str(source),

@@ -191,19 +191,21 @@ def plan(named: str | None, selection: str | None, target: str, include_path: st
 
 @contextmanager
 def tying_left_to_peft(model):
-    """HFLM ties the model's embeddings again (model.tie_weights()). On an adapter that trains tied embeddings
-    as whole modules (finetune.py --train_embeddings: peft's modules_to_save), that call fails ("attribute
-    'weight' already exists"), and there is nothing to do: peft loaded them tied. Skip it there, for that call."""
-    from peft.utils.other import ModulesToSaveWrapper
+    """HFLM ties the model's embeddings again (model.tie_weights()). On a peft model that call can only do
+    nothing or fail: the base was tied when it loaded and peft keeps the ties, but embeddings it wraps (whole
+    matrices trained by finetune.py --train_embeddings, or an extended vocabulary's new rows) are no longer
+    plain parameters, and tying them raises ("attribute 'weight' already exists", "... is neither a parameter,
+    buffer, nor extra state"). Skip it on peft models, for that call."""
+    from peft import PeftModel
 
-    wrapped = isinstance(getattr(model, "get_input_embeddings", lambda: None)(), ModulesToSaveWrapper)
-    if wrapped:
-        model.tie_weights = lambda *args, **kwargs: None
+    if not isinstance(model, PeftModel) or "tie_weights" in vars(model):
+        yield
+        return
+    model.tie_weights = lambda *args, **kwargs: None
     try:
         yield
     finally:
-        if wrapped:
-            del model.tie_weights
+        del model.tie_weights
 
 
 def run(p: LmEvalPlan, chat) -> dict:
