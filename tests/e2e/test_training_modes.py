@@ -8,7 +8,7 @@ import importlib.util
 import json
 
 import torch
-from conftest import run_cli
+from conftest import run_cli, write_jsonl
 
 
 def train(script, out, data, base, *extra):
@@ -82,9 +82,8 @@ def evaluated_with_lm_eval(tmp_path, base, adapter) -> dict:
              {"passage": "Jan koopt twee appels.", "question": "Hoeveel appels koopt Jan?",
               "choices": ["Drie", "Twee"], "answer": 1}]
     write_choice_task(tmp_path / "tasks", "leitura", items, "nl")
-    held = tmp_path / "held.jsonl"
-    held.write_text("".join(json.dumps({"instruction": f"Vraag {i}?", "output": f"Antwoord {i}."}) + "\n"
-                            for i in range(2)), encoding="utf-8")
+    held = write_jsonl(tmp_path / "held.jsonl", [{"instruction": f"Vraag {i}?", "output": f"Antwoord {i}."}
+                                                 for i in range(2)])
     run_cli("evaluate_model.py", base, adapter, "--dataset", held, "--target_lang", "nl", "--eval_fraction", "1",
             "--n_prompts", "1", "--max_new_tokens", "3", "--thread_template", "chatml", "--lm_eval_include_path",
             tmp_path / "tasks", "--lm_eval_tasks", "leitura", "--output_dir", tmp_path / "eval", check=True,
