@@ -85,9 +85,11 @@ def same_training(args, out: Path) -> None:
     keys = ("num_new_tokens", "max_steps", "corpus", "untie_embeddings", "train_embeddings")
     wanted, record = {k: getattr(args, k) for k in keys}, out / "training_settings.json"
     before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-    if args.reuse_training and before is not None and before != wanted:
-        sys.exit(f"--reuse_training: {out} was trained with {before}, not {wanted}: drop --reuse_training or "
-                 "give another --output_dir")
+    trained = any((out / name / "adapter_config.json").is_file() for name in ("cpt-base", "cpt-extended"))
+    if args.reuse_training and trained and before != wanted:
+        print(f"--reuse_training: the adapters in {out} were trained with {before or 'settings not recorded'}, "
+              f"not {wanted}: drop --reuse_training or give another --output_dir", file=sys.stderr)
+        sys.exit(2)
     record.write_text(json.dumps(wanted), encoding="utf-8")
 
 
@@ -180,8 +182,8 @@ def main() -> None:
     os.environ["PYTHONPATH"] = str(ROOT)
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
     same_training(args, out)
+    held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
     source, text, learned_from = training_text(args, out)
     extended = out / f"smollm2-pt-vocab{args.num_new_tokens}"
     t_extend = step("extend_tokenizer.py", out / "extend.log", "extend_tokenizer.py", base, str(source),
