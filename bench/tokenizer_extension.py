@@ -68,7 +68,10 @@ def parse_args():
     p.add_argument("--reuse_training", action="store_true",
                    help="keep each model already trained in --output_dir with the same settings (recorded in "
                         "it) instead of training it again; one trained otherwise is trained again")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.new_rows_first < 0:
+        p.error(f"--new_rows_first {args.new_rows_first}: a number of steps, 0 or more")
+    return args
 
 
 def translated_faq(out: Path) -> Path:
@@ -92,10 +95,14 @@ ARM_SETTINGS = {"base": ("corpus", "max_steps", "train_embeddings"),
 RECORD = "bench_settings.json"
 
 
+def arm_settings(args, arm: str) -> dict:
+    return {k: getattr(args, k) for k in ARM_SETTINGS[arm]}
+
+
 def reusable(args, folder: Path, arm: str) -> bool:
     """--reuse_training keeps a model trained with this arm's settings (recorded in it) and trains again one
     trained with other settings, or with none recorded (a folder from before the record), saying so."""
-    wanted, record = {k: getattr(args, k) for k in ARM_SETTINGS[arm]}, folder / RECORD
+    wanted, record = arm_settings(args, arm), folder / RECORD
     if not args.reuse_training or not folder.is_dir():
         return False
     before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
@@ -107,8 +114,7 @@ def reusable(args, folder: Path, arm: str) -> bool:
 
 
 def record_settings(args, folder: Path, arm: str, seconds: float) -> float:
-    settings = {k: getattr(args, k) for k in ARM_SETTINGS[arm]}
-    (folder / RECORD).write_text(json.dumps(settings), encoding="utf-8")
+    (folder / RECORD).write_text(json.dumps(arm_settings(args, arm)), encoding="utf-8")
     (folder / "bench_seconds.txt").write_text(f"{seconds:.1f}\n", encoding="utf-8")
     return seconds
 
@@ -188,15 +194,15 @@ def generation_speed(model, tok, max_new_tokens: int, repeats: int = 3) -> dict:
 
 
 def cpt(args, base: str, text: Path, out: Path, name: str) -> tuple[Path, float]:
-    tuned = out / name
-    if reusable(args, tuned, name.removeprefix("cpt-")):
+    tuned, arm = out / name, name.removeprefix("cpt-")
+    if reusable(args, tuned, arm):
         return tuned, recorded_seconds(tuned)
     t = step(f"pretrain.py ({name})", out / f"{name}.log", "pretrain.py", str(tuned), str(text),
              "--base_model", base, "--noquant", "--max_steps", str(args.max_steps), "--batch_size", "4",
              *(["--train_embeddings"] if args.train_embeddings else []),
              "--max_seq_length", "256", "--learning_rate", "5e-4", "--lora_r", "32", "--lora_alpha", "64",
              "--logging_steps", "10", "--save_steps", "100000", "--overwrite")
-    return tuned, record_settings(args, tuned, name.removeprefix("cpt-"), t)
+    return tuned, record_settings(args, tuned, arm, t)
 
 
 def new_rows_first(args, extended: Path, text: Path, out: Path) -> tuple[Path, float]:
