@@ -23,13 +23,16 @@ training records and trains twice: on that data as it is, and on what check_tran
 for the same number of epochs (--max_steps scaled by the records kept, as finetune.py's default
 --num_train_epochs would give a user who filters).
 With --ablation cpt it first continues pretraining (pretrain.py, --cpt_steps, LoRA with the embeddings
-trained) on everyday human Brazilian Portuguese, Debian's fortunes-br (80 %), and English (the World English
-Bible without John, 20 %), merges it, then runs the same SFT on it. --ablation embeddings trains the SFT with
---train_embeddings, --ablation full with --full_finetune (at a tenth of the learning rate). Each ablation is
-one run; the main run (no --ablation) is the baseline they compare with.
+trained) on everyday human Brazilian Portuguese, Debian's fortunes-br (80 %), and everyday English replay,
+Debian's fortunes (20 %; --english_replay web: the World English Bible without John and Mark, the English
+judge's own translation), merges it, then runs the same SFT on it. --ablation embeddings trains the SFT with
+--train_embeddings, --ablation full with --full_finetune (at a tenth of the learning rate); --sft_mode picks
+either after --ablation cpt. Each ablation is one run; the main run (no --ablation) is the baseline they
+compare with.
 
     python bench/language_adaptation.py --output_dir DIR [--max_steps 300] \
-        [--ablation english_fraction|corrupted|cpt|embeddings|full] [--reuse_training]
+        [--ablation english_fraction|corrupted|cpt|embeddings|full] [--sft_mode lora|embeddings|full] \
+        [--english_replay fortunes|web] [--reuse_training]
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from realdata import NEW_TESTAMENT_BUT_JOHN, bible_text, faq_file, package_file  # noqa: E402 - bench/ is on the path when run as a script
+from realdata import ENGLISH_FORTUNES, NEW_TESTAMENT_BUT_JOHN, bible_text, faq_file, fortune_text, package_file  # noqa: E402 - bench/ is on the path when run as a script
 
 PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
 
@@ -93,6 +96,10 @@ def reading_task(out: Path, n: int = 40, seed: int = 0) -> Path:
     return out / "tasks"
 
 
+# the SFT flags of each training mode (--sft_mode); full fine-tuning at a tenth of LoRA's rate
+MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_finetune"]}
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--output_dir", required=True)
@@ -111,12 +118,22 @@ def parse_args():
                         "translations with faults written in, with and without check_translations.py --drop_flagged; "
                         "cpt: continued pretraining on everyday Portuguese first; embeddings: SFT with "
                         "--train_embeddings; full: SFT with --full_finetune")
+    p.add_argument("--english_replay", choices=["fortunes", "web"], default="fortunes",
+                   help="--ablation cpt: the English replay, everyday English from Debian's fortunes (apt-get "
+                        "install fortunes; default), or the World English Bible, the English judge's own translation")
+    p.add_argument("--sft_mode", choices=list(MODES), default=None,
+                   help="what the SFT trains (default lora; --ablation embeddings and full set it), also after "
+                        "--ablation cpt's continued pretraining")
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     p.add_argument("--reuse_training", action="store_true",
                    help="keep the SFT models already in --output_dir (same settings) instead of training them "
                         "again (their time recorded as 'reused'); --ablation cpt still runs its CPT stage")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.sft_mode and args.ablation in ("embeddings", "full") and args.sft_mode != args.ablation:
+        p.error(f"--ablation {args.ablation} trains the SFT with {args.ablation}, not --sft_mode {args.sft_mode}")
+    args.sft_mode = args.sft_mode or (args.ablation if args.ablation in ("embeddings", "full") else "lora")
+    return args
 
 
 def split_records(out: Path, held_out: int, seed: int = 0) -> tuple[Path, Path]:
@@ -160,10 +177,6 @@ def corrupted(data: Path, out: Path, share: float) -> tuple[Path, Path, dict]:
                        "corrupted_dropped": caught, "seconds": round(t)}
 
 
-# the SFT flags of each training mode (--ablation embeddings / full); full fine-tuning at a tenth of LoRA's rate
-MODES = {"lora": [], "embeddings": ["--train_embeddings"], "full": ["--full_finetune"]}
-
-
 def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str, mode: str,
              steps: int) -> tuple[Path, float]:
     tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
@@ -182,28 +195,26 @@ def finetune(args, base: str, data: Path, out: Path, english_fraction: float, na
 
 
 def everyday_portuguese(out: Path) -> Path:
-    """General everyday human Brazilian Portuguese for continued pretraining: the 2,510 fortune cookies of
-    Debian's fortunes-br (quotes, jokes, proverbs; GPL-2), one a line. Nothing else trains on it, and the judge
-    texts (the FAQ, Almeida's Bible) are other sources."""
-    src = Path("/usr/share/games/fortunes/brasil")
-    if not src.is_file():
-        sys.exit("needs the real data: apt-get install fortunes-br")
-    passages = [" ".join(p.split()) for p in src.read_text(encoding="utf-8").split("\n%\n")]
-    target = out / "fortunes_br.txt"
-    target.write_text("\n".join(p for p in passages if len(p) > 20) + "\n", encoding="utf-8")
-    return target
+    """General everyday human Brazilian Portuguese for continued pretraining: the fortune cookies of Debian's
+    fortunes-br (quotes, jokes, proverbs; GPL-2), one a line. Nothing else trains on it, and the judge texts (the
+    FAQ, Almeida's Bible) are other sources."""
+    return fortune_text(out / "fortunes_br.txt", ["brasil"], "fortunes-br")
 
 
-def english_replay(out: Path) -> Path:
-    """General English against forgetting: the World English Bible's New Testament without John (the retention
-    judge) and without Mark (the reading task asks for Mark's next verse, in Portuguese)."""
+def english_replay(out: Path, source: str) -> Path:
+    """General English against forgetting. 'fortunes': everyday English, Debian's `fortunes` (another source than
+    the English judge, the World English Bible's John); 'web': the World English Bible's New Testament without
+    John and without Mark (the reading task asks for Mark's next verse, in Portuguese), the judge's own
+    translation, so general English retention reads flattered."""
+    if source == "fortunes":
+        return fortune_text(out / "fortunes_en_replay.txt", ENGLISH_FORTUNES, "fortunes")
     return bible_text(out / "web_replay_en.txt", "4", [b for b in NEW_TESTAMENT_BUT_JOHN if b != 41], 3)
 
 
 def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
     """pretrain.py on everyday Portuguese (80 %) and English (20 %), LoRA with the embeddings trained, merged:
     the base the SFT of --ablation cpt starts from."""
-    pt, en = everyday_portuguese(out), english_replay(out)
+    pt, en = everyday_portuguese(out), english_replay(out, args.english_replay)
     cpt, merged = out / "smollm2-pt-cpt", out / "smollm2-pt-cpt-merged"
     t = step(f"pretrain.py {pt.name} + {en.name} ({args.cpt_steps} steps)", out / "cpt.log", "pretrain.py",
              str(cpt), str(pt), "--base_model", base, "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
@@ -256,9 +267,8 @@ def main() -> None:
     if args.ablation == "cpt":
         sft_base, seconds["continued pretraining"] = continued_pretraining(args, base, out)
     for label, (train_data, fraction, suffix, steps) in plan.items():
-        mode = args.ablation if args.ablation in MODES else "lora"
-        tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, mode, steps)
-        if sft_base != base:
+        tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, args.sft_mode, steps)
+        if sft_base != base and args.sft_mode != "full":  # an adapter on the CPT model, merged to compare
             tuned, t_merge = merged_model(tuned, out)
             t_train += t_merge
         metrics, t_eval = evaluate(args, base, tuned, held, text, out)
@@ -282,10 +292,13 @@ def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, s
         kept_steps = round(steps * (counts["records"] - counts["dropped"]) / counts["records"])
         return {f"{share} corrupted": (bad, args.english_fraction, "-corrupted", steps),
                 f"{share} corrupted, --drop_flagged": (kept, args.english_fraction, "-corrupted-checked", kept_steps)}
-    if args.ablation in ("cpt", "embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
-        return {training_mode(args): (data, args.english_fraction, f"-{args.ablation}", steps)}
+    mode = "" if args.sft_mode == "lora" else f"-{args.sft_mode}"  # each mode's model in its own folder
+    if args.ablation in ("embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
+        return {training_mode(args): (data, args.english_fraction, mode, steps)}
+    if args.ablation == "cpt":
+        return {training_mode(args): (data, args.english_fraction, f"-cpt{mode}", steps)}
     fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
-    return {f"english_fraction={f:g}": (data, f, "", steps) for f in fractions}
+    return {f"english_fraction={f:g}": (data, f, mode, steps) for f in fractions}
 
 
 def ratios(metrics: dict) -> dict:
@@ -333,8 +346,8 @@ def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:
 def training_mode(args) -> str:
     """What the SFT of this invocation trains, in words: the ablation run's label, and results.json's
     settings.model."""
-    return {"embeddings": "LoRA + embeddings", "full": "full fine-tuning",
-            "cpt": f"CPT {args.cpt_steps} steps, then LoRA"}.get(args.ablation, "LoRA")
+    sft = {"lora": "LoRA", "embeddings": "LoRA + embeddings", "full": "full fine-tuning"}[args.sft_mode]
+    return f"CPT {args.cpt_steps} steps ({args.english_replay} replay), then {sft}" if args.ablation == "cpt" else sft
 
 
 def chart(out: Path, metrics: dict, runs: dict) -> None:

@@ -38,3 +38,20 @@ def bible_text(out: Path, translation: str, books: list[int], verses_per_passage
     passages = [" ".join(verses[i:i + verses_per_passage]) for i in range(0, len(verses), verses_per_passage)]
     out.write_text("\n".join(passages) + "\n", encoding="utf-8")
     return out
+
+
+# everyday English from Debian's `fortunes` (quotes, jokes, sayings): no code, verse, drawings or Star Trek
+ENGLISH_FORTUNES = ["fortunes", "wisdom", "people", "humorists", "literature", "platitudes", "love", "work", "food",
+                    "kids", "pets", "education", "riddles", "sports", "miscellaneous"]
+
+
+def fortune_text(out: Path, files: list[str], debian_package: str) -> Path:
+    """Debian fortune files (/usr/share/games/fortunes) written to `out`, one fortune a line (whitespace joined,
+    those of 20 characters or fewer left out); a one-line exit naming the package when one is missing."""
+    folder = Path("/usr/share/games/fortunes")
+    if not all((folder / f).is_file() for f in files):
+        sys.exit(f"needs the real data: apt-get install {debian_package}")
+    passages = [" ".join(p.split()) for f in files
+                for p in (folder / f).read_text(encoding="utf-8", errors="replace").split("\n%\n")]
+    out.write_text("\n".join(p for p in passages if len(p) > 20) + "\n", encoding="utf-8")
+    return out
