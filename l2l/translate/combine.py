@@ -166,13 +166,41 @@ def keep_better_copies(combined: Combined) -> None:
                 combined.replaced[who or "?"] += 1
 
 
-def flagged_indices(folder: Path, manifest: dict, chunks: list) -> dict[str, list[int]]:
+def flagged_indices(folder: Path, manifest: dict, chunks: list, source: dict | None = None) -> dict[str, list[int]]:
     """Per split, the dataset indices of the records whose best translation so far the checks flag (the chunks
-    of `folder`, read already)."""
+    of `folder`, read already). With `source` (per split, the dataset being translated), the records an older
+    translate.py wrote without checks and without --keep_source are checked from its text too."""
     combined = combine_chunks(manifest, chunks)
-    if not checkable(combined):
+    from_source = source is not None and not manifest.get("keep_source")
+    if not checkable(combined) and not from_source:
         raise UsageError(f"--retranslate_flagged: the checkpoints in {folder} hold no translation checks (written "
                          "by an older version, without --keep_source)")
-    check(combined, drop_flagged=False)
-    return {split: [i for i, row in zip(combined.indices[split], rows) if row["translation_flags"]]
-            for split, rows in combined.splits.items()}
+    if checkable(combined):
+        check(combined, drop_flagged=False)
+    flagged = {split: {i for i, row in zip(combined.indices[split], rows) if row.get("translation_flags")}
+               for split, rows in combined.splits.items()}
+    for split, idx in (unchecked_flagged(combined, source) if from_source else {}).items():
+        flagged[split] |= idx
+    return {split: sorted(idx) for split, idx in flagged.items()}
+
+
+def unchecked_flagged(combined: Combined, source: dict) -> dict[str, set[int]]:
+    """Per split, the dataset indices of the unchecked records (an older translate.py's, no source kept) that
+    the checks flag, every record checked beside its text in `source` (so the length ratio is learned from
+    all of them)."""
+    from l2l.translate.quality import check_splits
+
+    fields = list(combined.manifest.get("text_fields") or [])
+    lang = combined.manifest.get("lang_field")  # a record kept as it was (already in the target language) is no copy
+    rows, todo = {}, {}
+    for split, records in combined.splits.items():
+        todo[split] = [k for k, c in enumerate(combined.checks[split]) if c is False]
+        if todo[split] and split in source:
+            columns = {f"{f}_source": source[split][f] for f in fields}
+            columns |= {"source_lang": source[split][lang]} if lang in source[split].column_names else {}
+            rows[split] = [r | {key: col[i] for key, col in columns.items()}
+                           for r, i in zip(records, combined.indices[split])]
+    if not rows:
+        return {}
+    results, _ = check_splits(rows, fields, combined.manifest["target_language"])
+    return {split: {combined.indices[split][k] for k in todo[split] if results[split][k][0]} for split in rows}

@@ -190,7 +190,7 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
                 "split_fingerprints": {s: checkpoints.dataset_fingerprint(d) for s, d in ds.items()}}
     check_manifest(folder, cfg, manifest, identity)
     done = checkpoints.covered(chunks)
-    redo = retranslation(cfg, translator, manifest, chunks) if cfg.retranslate_flagged else None
+    redo = retranslation(cfg, translator, manifest, chunks, ds) if cfg.retranslate_flagged else None
     sources = SourceLanguages(translator, target, target_tag, cfg.source_lang)
     pending: dict[str, list[int]] = {}
     for split, data in ds.items():
@@ -205,9 +205,11 @@ def plan(cfg: JobConfig, translator: Translator) -> Plan:
     return result
 
 
-def retranslation(cfg: JobConfig, translator: Translator, manifest: dict | None, chunks: list) -> dict[str, set[int]]:
+def retranslation(cfg: JobConfig, translator: Translator, manifest: dict | None, chunks: list,
+                  ds: dict) -> dict[str, set[int]]:
     """--retranslate_flagged: the flagged records this translator has not translated yet (a resumed run goes
-    on where it stopped, and a record is translated again once per translator)."""
+    on where it stopped, and a record is translated again once per translator); records an older version
+    wrote unchecked are checked here, from the dataset's text."""
     from l2l.translate.combine import flagged_indices
 
     if not chunks:
@@ -218,7 +220,7 @@ def retranslation(cfg: JobConfig, translator: Translator, manifest: dict | None,
     for chunk in chunks:
         if all(chunk.header.get(k) == v for k, v in me.items()):
             mine.setdefault(chunk.header["split"], set()).update(chunk.indices)
-    flagged = flagged_indices(cfg.checkpoint_dir, manifest, chunks)
+    flagged = flagged_indices(cfg.checkpoint_dir, manifest, chunks, ds)
     redo = {split: set(idx) - mine.get(split, set()) for split, idx in flagged.items()}
     n, already = sum(map(len, flagged.values())), sum(len(set(i) & mine.get(s, set())) for s, i in flagged.items())
     log(f"--retranslate_flagged: {n} flagged records" + (f", {already} already translated again by "

