@@ -224,7 +224,7 @@ def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
              "--logging_steps", "25", "--save_steps", "100000", "--overwrite")
     t += step("merge_adapter.py the CPT adapter", out / "cpt-merge.log", "merge_adapter.py", str(cpt),
               str(merged), "--cpu", "--overwrite")
-    return str(merged), t
+    return str(merged), round(t)
 
 
 def merged_model(adapter: Path, out: Path) -> tuple[Path, float]:
