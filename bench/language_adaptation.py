@@ -224,7 +224,7 @@ def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
              "--logging_steps", "25", "--save_steps", "100000", "--overwrite")
     t += step("merge_adapter.py the CPT adapter", out / "cpt-merge.log", "merge_adapter.py", str(cpt),
               str(merged), "--cpu", "--overwrite")
-    return str(merged), round(t)
+    return str(merged), t
 
 
 def merged_model(adapter: Path, out: Path) -> tuple[Path, float]:
@@ -265,7 +265,8 @@ def main() -> None:
     runs, seconds = {}, {"translate": round(t_translate + t_held)}
     sft_base = base
     if args.ablation == "cpt":
-        sft_base, seconds["continued pretraining"] = continued_pretraining(args, base, out)
+        sft_base, t_cpt = continued_pretraining(args, base, out)
+        seconds["continued pretraining"] = round(t_cpt)
     for label, (train_data, fraction, suffix, steps) in plan.items():
         tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, args.sft_mode, steps)
         if sft_base != base and args.sft_mode != "full":  # an adapter on the CPT model, merged to compare
