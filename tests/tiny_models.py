@@ -226,8 +226,8 @@ def build_chat_lm(folder: Path, work: Path, hidden: int = 32) -> Path:
         unk_token="<|endoftext|>")
     tok.chat_template = CHAT_TEMPLATE
     cfg = LlamaConfig(
-        vocab_size=_vocab_size(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
+        vocab_size=_vocab_size(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512, pad_token_id=tok.pad_token_id,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=False,
     )
     model = _seed_and_sharpen(LlamaForCausalLM(cfg), std=0.2)

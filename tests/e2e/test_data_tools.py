@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -229,8 +230,9 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     text.write_text("Era uma vez um rio que corria pela cidade.\n\nO rio era largo e calmo.\n", encoding="utf-8")
     english = tmp_path / "english.txt"
     english.write_text("The river ran through the old town.\n", encoding="utf-8")
-    out = tmp_path / "eval"
-    run_cli("evaluate_model.py", models["chat"], models["chat64"], "--dataset", pt, "--target_lang", "pt",
+    out, same = tmp_path / "eval", tmp_path / "same"  # the base again under another name: every ratio 1
+    shutil.copytree(models["chat"], same)
+    run_cli("evaluate_model.py", models["chat"], same, "--dataset", pt, "--target_lang", "pt",
             "--eval_fraction", "1", "--retention_dataset", en, "--text_file", text, "--n_prompts", "1",
             "--retention_text_file", english,
             "--max_new_tokens", "3", "--thread_template", "chatml", "--output_dir", out, check=True)
@@ -260,6 +262,56 @@ def test_evaluate_model_on_kept_apart_data_with_retention_and_human_text(tmp_pat
     assert base["retention_text_perplexity"] == pytest.approx(math.exp(-float(own.sum()) / len(own)), rel=1e-4)
     table = (out / "results.md").read_text()
     assert "retention_perplexity" in table and "| 1.000 |" in table  # the same model twice: ratio 1
+
+
+def test_evaluate_model_on_human_dialogs(tmp_path, models):
+    """--dialog_dataset: every conversation scored with no system prompt (the perplexity of all its replies, as
+    computed directly), the first questions of --n_prompts of them answered, beside the held-out --dataset."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from l2l.templates import load
+
+    pt = write_jsonl(tmp_path / "pt.jsonl", [{"instruction": f"Pergunta {i}?", "output": f"Resposta {i}."}
+                                             for i in range(2)])
+    talks = [[{"role": "user", "content": "Olá, tudo bem?"}, {"role": "assistant", "content": "Tudo ótimo, e você?"},
+              {"role": "user", "content": "Também."}, {"role": "assistant", "content": "Que bom!"}],
+             [{"role": "user", "content": "Qual é a capital do Brasil?"}, {"role": "assistant", "content": "Brasília"}]]
+    dialogs = write_jsonl(tmp_path / "dialogs.jsonl", [{"messages": t} for t in talks])
+    tuned = tmp_path / "tuned"  # the base with its weights moved: another model, same tokenizer
+    torch.manual_seed(3)
+    other = AutoModelForCausalLM.from_pretrained(models["chat"])
+    with torch.no_grad():
+        for w in other.parameters():
+            w.add_(0.05 * torch.randn_like(w))
+    other.save_pretrained(tuned)
+    AutoTokenizer.from_pretrained(models["chat"]).save_pretrained(tuned)
+    out = tmp_path / "eval"
+    run_cli("evaluate_model.py", models["chat"], tuned, "--dataset", pt, "--target_lang", "pt",
+            "--eval_fraction", "1", "--dialog_dataset", dialogs, "--n_prompts", "1", "--instruction_prompt",
+            "Responda em português.", "--max_new_tokens", "3", "--thread_template", "chatml", "--output_dir", out,
+            check=True)
+    rows = {r["model"]: r for r in json.loads((out / "results.json").read_text())["results"]}
+    tok, template = AutoTokenizer.from_pretrained(models["chat"]), load("chatml")
+    for name, path in (("base", models["chat"]), ("tuned", tuned)):
+        model = AutoModelForCausalLM.from_pretrained(path).eval()
+        total = n = 0
+        for t in talks:  # the human replies, asked without the system prompt --dataset's threads get
+            enc = tok.apply_chat_template(t, chat_template=template, tokenize=True, return_dict=True,
+                                          return_assistant_tokens_mask=True)
+            x = torch.tensor([enc["input_ids"]])
+            with torch.no_grad():
+                logp = torch.log_softmax(model(x).logits[0, :-1], -1).gather(1, x[0, 1:, None])[:, 0]
+            m = torch.tensor(enc["assistant_masks"][1:], dtype=torch.bool)
+            total, n = total + float(logp[m].sum()), n + int(m.sum())
+        row = rows[name]
+        assert row["dialog_perplexity"] == pytest.approx(math.exp(-total / n), rel=1e-4)
+        assert len(row["dialog_answers"]) == 1 and 0.0 <= row["dialog_fidelity"] <= row["dialog_in_language"] <= 1
+        assert {"dialog_echo", "dialog_loop", "dialog_empty"} <= set(row)
+    assert rows["base"]["dialog_perplexity"] != pytest.approx(rows["tuned"]["dialog_perplexity"], rel=1e-3)
+    assert "| dialog_perplexity |" in (out / "results.md").read_text()
 
 
 READING = [  # a Belebele-shaped local task: a Portuguese passage, a question on it, four answers

@@ -390,6 +390,8 @@ CASES = [
                              "xx!"], "not a language code"),
     ("ev-choices", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"), "--target_lang",
                             "nl", "--choices_file", "{mc_broken}"], "line 1"),
+    ("ev-dialogs-shape", "eval", ["{chat}", "{adapter}", "--dataset", "{oasst}", "--output_dir", O("e"),
+                                  "--target_lang", "nl", "--dialog_dataset", "{mc_broken}"], "cannot build threads"),
     # ---------------------------------------------------------------- data builders
     ("sy-prompt", "synth", ["{alpaca}", O("s"), "--model_name", "{chat}", "--question_prompt", "Ask."],
      "--question_prompt must contain {paragraph}"),
