@@ -28,14 +28,15 @@ for the same number of epochs (--max_steps scaled by the records kept, as finetu
 With --ablation cpt it first continues pretraining (pretrain.py, --cpt_steps, LoRA with the embeddings
 trained) on everyday human Brazilian Portuguese, Debian's fortunes-br (80 %), and everyday English replay,
 Debian's fortunes (20 %; --english_replay web: the World English Bible without John and Mark, the English
-judge's own translation), merges it, then runs the same SFT on it. --ablation embeddings trains the SFT with
+judge's own translation), merges it, then runs the same SFT on it (--cpt_mode full: every weight trained, at a
+tenth of the rate, nothing to merge). --ablation embeddings trains the SFT with
 --train_embeddings, --ablation full with --full_finetune (at a tenth of the learning rate); --sft_mode picks
 either after --ablation cpt. Each ablation is one run; the main run (no --ablation) is the baseline they
 compare with.
 
     python bench/language_adaptation.py --output_dir DIR [--max_steps 300] \
         [--ablation english_fraction|corrupted|cpt|embeddings|full] [--sft_mode lora|embeddings|full] \
-        [--english_replay fortunes|web] [--reuse_training]
+        [--cpt_mode embeddings|full] [--english_replay fortunes|web] [--reuse_training]
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def parse_args():
                         "translations with faults written in, with and without check_translations.py --drop_flagged; "
                         "cpt: continued pretraining on everyday Portuguese first; embeddings: SFT with "
                         "--train_embeddings; full: SFT with --full_finetune")
+    p.add_argument("--cpt_mode", choices=["embeddings", "full"], default="embeddings",
+                   help="--ablation cpt: what the continued pretraining trains, LoRA with the embeddings (default), "
+                        "or every weight (--full_finetune, at a tenth of the learning rate; no merge)")
     p.add_argument("--english_replay", choices=["fortunes", "web"], default="fortunes",
                    help="--ablation cpt: the English replay, everyday English from Debian's fortunes (apt-get "
                         "install fortunes; default), or the World English Bible, the English judge's own translation")
@@ -226,17 +230,22 @@ def continued_pretraining(args, base: str, out: Path) -> tuple[str, float]:
     """pretrain.py on everyday Portuguese (80 %) and English (20 %), LoRA with the embeddings trained, merged:
     the base the SFT of --ablation cpt starts from."""
     pt, en = everyday_portuguese(out), english_replay(out, args.english_replay)
-    cpt, merged = out / "smollm2-pt-cpt", out / "smollm2-pt-cpt-merged"
+    full = args.cpt_mode == "full"
+    cpt = out / ("smollm2-pt-cpt-full" if full else "smollm2-pt-cpt")
+    merged = cpt if full else out / "smollm2-pt-cpt-merged"  # a full model needs no merge
     if args.reuse_training and (merged / "config.json").is_file():
         return str(merged), 0.0
-    t = step(f"pretrain.py {pt.name} + {en.name} ({args.cpt_steps} steps)", out / "cpt.log", "pretrain.py",
-             str(cpt), str(pt), "--base_model", base, "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
-             "--val_passages", "50", "--train_embeddings", "--max_steps", str(args.cpt_steps), "--batch_size",
-             str(args.batch_size), "--max_seq_length", str(args.max_seq_length), "--learning_rate",
-             str(args.learning_rate), "--lora_r", str(args.lora_r), "--lora_alpha", str(2 * args.lora_r),
+    mode = ["--full_finetune", "--learning_rate", str(args.learning_rate / 10)] if full else [
+        "--train_embeddings", "--learning_rate", str(args.learning_rate), "--lora_r", str(args.lora_r),
+        "--lora_alpha", str(2 * args.lora_r)]
+    t = step(f"pretrain.py {pt.name} + {en.name} ({args.cpt_steps} steps, {args.cpt_mode})", out / f"{cpt.name}.log",
+             "pretrain.py", str(cpt), str(pt), "--base_model", base, "--noquant", "--mix", f"{pt}=0.8,{en}=0.2",
+             "--val_passages", "50", "--max_steps", str(args.cpt_steps), "--batch_size", str(args.batch_size),
+             "--max_seq_length", str(args.max_seq_length), *mode,
              "--logging_steps", "25", "--save_steps", "100000", "--overwrite")
-    t += step("merge_adapter.py the CPT adapter", out / "cpt-merge.log", "merge_adapter.py", str(cpt),
-              str(merged), "--cpu", "--overwrite")
+    if not full:
+        t += step("merge_adapter.py the CPT adapter", out / "cpt-merge.log", "merge_adapter.py", str(cpt),
+                  str(merged), "--cpu", "--overwrite")
     return str(merged), t
 
 
@@ -330,7 +339,8 @@ def training_runs(args, data: Path, out: Path) -> dict[str, tuple[Path, float, s
     if args.ablation in ("embeddings", "full"):  # one run each: the main run is the LoRA-only baseline
         return {training_mode(args): (data, args.english_fraction, mode, steps)}
     if args.ablation == "cpt":
-        return {training_mode(args): (data, args.english_fraction, f"-cpt{mode}", steps)}
+        cpt = "" if args.cpt_mode == "embeddings" else f"-{args.cpt_mode}"
+        return {training_mode(args): (data, args.english_fraction, f"-cpt{cpt}{mode}", steps)}
     fractions = [args.english_fraction] + ([0.0] if args.ablation == "english_fraction" else [])
     return {f"english_fraction={f:g}": (data, f, mode, steps) for f in fractions}
 
@@ -385,7 +395,9 @@ def training_mode(args) -> str:
     """What the SFT of this invocation trains, in words: the ablation run's label, and results.json's
     settings.model."""
     sft = {"lora": "LoRA", "embeddings": "LoRA + embeddings", "full": "full fine-tuning"}[args.sft_mode]
-    return f"CPT {args.cpt_steps} steps ({args.english_replay} replay), then {sft}" if args.ablation == "cpt" else sft
+    cpt = "" if args.cpt_mode == "embeddings" else ", full"
+    return (f"CPT {args.cpt_steps} steps ({args.english_replay} replay{cpt}), then {sft}" if args.ablation == "cpt"
+            else sft)
 
 
 def chart(out: Path, metrics: dict, runs: dict) -> None:

@@ -48,3 +48,29 @@ def test_a_written_choice_task_is_found_by_name_with_target_language_words(tmp_p
     doc = next(iter(task.test_docs()))
     assert task.doc_to_text(doc) == "Tekst: Het regent.\nVraag: Wat doet het weer?\nAntwoord:"
     assert task.doc_to_choice(doc) == ["Regenen", "Sneeuwen"] and task.doc_to_target(doc) == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chatterbot_corpus") is None,
+                    reason="needs chatterbot-corpus (requirements.txt)")
+def test_the_dialog_judge_is_every_portuguese_conversation_once(tmp_path):
+    """bench/realdata.py's human dialogs: each first question once, turns alternating from the user's, all of
+    them read by the thread builder evaluate_model.py --dialog_dataset uses, in the same order for a seed."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from realdata import chatterbot_dialogs
+
+    from l2l.threads.make import ThreadOptions, build_threads
+
+    path = chatterbot_dialogs(tmp_path / "d.jsonl")
+    rows = [json.loads(line)["messages"] for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) >= 250
+    assert all(len(t) >= 2 and [m["role"] for m in t] == ["user", "assistant"] * (len(t) // 2) + ["user"] * (len(t) % 2)
+               and all(m["content"].strip() for m in t) for t in rows)
+    firsts = [t[0]["content"].casefold().rstrip("?!. ") for t in rows]
+    assert len(set(firsts)) == len(firsts)
+    assert chatterbot_dialogs(tmp_path / "again.jsonl").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+    threads = build_threads(ThreadOptions(dataset=str(path), val_fraction=0.0))
+    assert sum(len(v) for v in threads.values()) == len(rows)
