@@ -326,12 +326,14 @@ def generate(chat, prompts: list[list[dict]], cfg) -> list[str]:
 
 def dialog_scores(chat, threads: list[list[dict]], cfg) -> dict:
     """On human dialogs: the perplexity of the human replies, and the first questions of --n_prompts of them
-    answered (fidelity and its faults, each key prefixed dialog_; the answers as dialog_answers)."""
+    answered (fidelity and its faults, each key prefixed dialog_; the questions and answers as dialog_questions and
+    dialog_answers)."""
     prompts = first_questions(threads, cfg.n_prompts)
     answers = generate(chat, prompts, cfg)
     scores = fidelity([p[-1]["content"] for p in prompts], answers, cfg.target_lang)
     return {"dialog_perplexity": perplexity(chat, threads, cfg.max_seq_length),
-            **{f"dialog_{k}": v for k, v in scores.items()}, "dialog_answers": answers}
+            **{f"dialog_{k}": v for k, v in scores.items()}, "dialog_questions": [p[-1]["content"] for p in prompts],
+            "dialog_answers": answers}
 
 
 def evaluate(name: str, model: str, cfg, template: str | None, inputs: dict, base: str | None,

@@ -269,8 +269,8 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
              "--output_dir", str(folder), "--overwrite")
     rows = json.loads((folder / "results.json").read_text(encoding="utf-8"))["results"]
     for r in rows:
-        r["dialog_domain"] = domain_share(text["dialogs"], r["dialog_answers"])
-    shown = ("answers", "dialog_answers")  # three of each kept as examples
+        r["dialog_domain"] = domain_share(r["dialog_questions"], r["dialog_answers"])
+    shown = ("answers", "dialog_questions", "dialog_answers")  # three of each kept as examples
     return {r["model"]: {k: v for k, v in r.items() if k not in ("path", *shown)} | {k: r[k][:3] for k in shown}
             for r in rows}, t
 
@@ -280,11 +280,8 @@ def evaluate(args, base: str, tuned: Path, held: dict, text: dict, out: Path) ->
 DOMAIN = ("constru", "obra", "edifíc", "edific", "empreit", "alvará", "pedreir", "cimento", "telhado")
 
 
-def domain_share(dialogs: Path, answers: list[str]) -> float:
+def domain_share(questions: list[str], answers: list[str]) -> float:
     """The share of the dialog answers that bring in the FAQ's domain, not named in their question."""
-    questions = [next(m["content"] for m in json.loads(line)["messages"] if m["role"] == "user")
-                 for line in dialogs.read_text(encoding="utf-8").splitlines()[: len(answers)]]
-
     def named(text: str) -> bool:
         return any(w.startswith(DOMAIN) for w in text.casefold().split())
 

@@ -308,6 +308,7 @@ def test_evaluate_model_on_human_dialogs(tmp_path, models):
             total, n = total + float(logp[m].sum()), n + int(m.sum())
         row = rows[name]
         assert row["dialog_perplexity"] == pytest.approx(math.exp(-total / n), rel=1e-4)
+        assert len(row["dialog_questions"]) == 1 and row["dialog_questions"][0] in {t[0]["content"] for t in talks}
         assert len(row["dialog_answers"]) == 1 and 0.0 <= row["dialog_fidelity"] <= row["dialog_in_language"] <= 1
         assert {"dialog_echo", "dialog_loop", "dialog_empty"} <= set(row)
     assert rows["base"]["dialog_perplexity"] != pytest.approx(rows["tuned"]["dialog_perplexity"], rel=1e-3)
